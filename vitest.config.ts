@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+// One test project per workspace package. Unit tests live next to the code; the suites that need the real
+// control plane live in e2e/ and get longer time-outs there.
+export default defineConfig({
+  test: {
+    projects: ['packages/verifier', 'packages/demo-api', 'packages/demo-store', 'e2e'],
+  },
+});
