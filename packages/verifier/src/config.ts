@@ -1,0 +1,245 @@
+import { existsSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { checkAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js';
+import type { Clock } from './clock.js';
+import type { EventListener } from './events.js';
+import { kubeAuth, type KubeAuthMiddlewareOptions } from './express.js';
+import { createKubeFetch, type FetchLike } from './http.js';
+import { LocalVerifier, type IssuerConfig } from './local-verifier.js';
+import { Policy } from './policy.js';
+import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
+import { TokenReviewVerifier, type TokenReviewClient } from './token-review.js';
+import { FileTokenSource } from './token-source.js';
+import { ServiceAccountVerifier, type VerificationMode } from './verifier.js';
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** Everything the environment configures, validated. See the package README for the variables. */
+export interface KubeAuthConfig {
+  mode: VerificationMode;
+  audiences: string[];
+  issuers: IssuerConfig[];
+  caFile: string | undefined;
+  tokenFile: string | undefined;
+  kubeconfig: string | undefined;
+  allow: string[];
+  allowGroups: string[];
+  header: string;
+  algorithms: string[];
+  leewaySeconds: number;
+  requirePodBinding: boolean;
+  maxTokenBytes: number;
+  cacheTtlSeconds: number;
+  cacheMaxEntries: number;
+  jwksCooldownSeconds: number;
+  jwksMaxStalenessSeconds: number;
+  jwksMaxAgeSeconds: number;
+  tokenReviewCacheTtlSeconds: number;
+  tokenReviewNegativeCacheTtlSeconds: number;
+  timeoutMs: number;
+}
+
+/** A configuration error: names the variable so that a deployment fails at start-up with a useful message. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates the `K8S_AUTH_*` variables. Throws {@link ConfigError} on the first invalid one. */
+export function loadConfig(env: Env = process.env): KubeAuthConfig {
+  const get = (name: string) => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const list = (name: string) => (get(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(name, `expected an integer from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const raw = get(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    throw new ConfigError(name, `expected true or false, got "${raw}"`);
+  };
+  const file = (name: string, fallback: string) => {
+    const raw = get(name);
+    if (raw === 'none') return undefined;
+    if (raw !== undefined) {
+      if (!existsSync(raw)) throw new ConfigError(name, `file ${raw} does not exist`);
+      return raw;
+    }
+    return existsSync(fallback) ? fallback : undefined;
+  };
+
+  const mode = get('K8S_AUTH_MODE') ?? 'local';
+  if (mode !== 'local' && mode !== 'tokenreview') throw new ConfigError('K8S_AUTH_MODE', `expected local or tokenreview, got "${mode}"`);
+
+  const audiences = list('K8S_AUTH_AUDIENCE');
+  if (audiences.length === 0) {
+    throw new ConfigError('K8S_AUTH_AUDIENCE', 'required: the audience tokens must be minted for (e.g. data-store)');
+  }
+
+  const issuerNames = get('K8S_AUTH_ISSUER') === undefined ? ['https://kubernetes.default.svc.cluster.local'] : list('K8S_AUTH_ISSUER');
+  for (const issuer of issuerNames) {
+    if (!/^https:\/\/[^\s]+$/.test(issuer)) throw new ConfigError('K8S_AUTH_ISSUER', `issuer "${issuer}" is not an https URL`);
+  }
+  const jwksUris = list('K8S_AUTH_JWKS_URI');
+  if (jwksUris.length > 0 && jwksUris.length !== issuerNames.length) {
+    throw new ConfigError('K8S_AUTH_JWKS_URI', `give one URI per issuer (${issuerNames.length}), in the same order`);
+  }
+  for (const uri of jwksUris) {
+    if (!/^https?:\/\/[^\s]+$/.test(uri)) throw new ConfigError('K8S_AUTH_JWKS_URI', `"${uri}" is not a URL`);
+  }
+  const issuers = issuerNames.map((issuer, i) => (jwksUris[i] ? { issuer, jwksUri: jwksUris[i] } : { issuer }));
+
+  const allow = list('K8S_AUTH_ALLOWED_IDENTITIES');
+  const allowGroups = list('K8S_AUTH_ALLOWED_GROUPS');
+  if (allow.length === 0 && allowGroups.length === 0) {
+    throw new ConfigError(
+      'K8S_AUTH_ALLOWED_IDENTITIES',
+      'required: list the callers to allow (e.g. system:serviceaccount:api:api), or * for any ServiceAccount',
+    );
+  }
+  try {
+    new Policy({ allow, allowGroups });
+  } catch (err) {
+    throw new ConfigError('K8S_AUTH_ALLOWED_IDENTITIES', (err as Error).message);
+  }
+
+  let algorithms: string[];
+  try {
+    algorithms = checkAlgorithms(get('K8S_AUTH_ALGORITHMS') === undefined ? DEFAULT_ALGORITHMS : list('K8S_AUTH_ALGORITHMS'));
+  } catch (err) {
+    throw new ConfigError('K8S_AUTH_ALGORITHMS', (err as Error).message);
+  }
+
+  const header = (get('K8S_AUTH_HEADER') ?? 'authorization').toLowerCase();
+  if (!/^[a-z0-9-]+$/.test(header)) throw new ConfigError('K8S_AUTH_HEADER', `"${header}" is not a header name`);
+
+  const kubeconfig = get('K8S_AUTH_KUBECONFIG');
+  if (kubeconfig !== undefined && !existsSync(kubeconfig)) {
+    throw new ConfigError('K8S_AUTH_KUBECONFIG', `file ${kubeconfig} does not exist`);
+  }
+
+  return {
+    mode,
+    audiences,
+    issuers,
+    caFile: file('K8S_AUTH_CA_FILE', `${SA_DIR}/ca.crt`),
+    tokenFile: file('K8S_AUTH_TOKEN_FILE', `${SA_DIR}/token`),
+    kubeconfig,
+    allow,
+    allowGroups,
+    header,
+    algorithms,
+    leewaySeconds: int('K8S_AUTH_LEEWAY_SECONDS', 60, 0, 600),
+    requirePodBinding: bool('K8S_AUTH_REQUIRE_POD_BINDING', false),
+    maxTokenBytes: int('K8S_AUTH_MAX_TOKEN_BYTES', DEFAULT_MAX_TOKEN_BYTES, 512, 65_536),
+    cacheTtlSeconds: int('K8S_AUTH_CACHE_TTL_SECONDS', 10, 0, 3600),
+    cacheMaxEntries: int('K8S_AUTH_CACHE_MAX_ENTRIES', 10_000, 1, 10_000_000),
+    jwksCooldownSeconds: int('K8S_AUTH_JWKS_COOLDOWN_SECONDS', 30, 1, 3600),
+    jwksMaxStalenessSeconds: int('K8S_AUTH_JWKS_MAX_STALENESS_SECONDS', 3600, 0, 7 * 86_400),
+    jwksMaxAgeSeconds: int('K8S_AUTH_JWKS_MAX_AGE_SECONDS', 3600, 10, 86_400),
+    tokenReviewCacheTtlSeconds: int('K8S_AUTH_TOKENREVIEW_CACHE_TTL_SECONDS', 10, 0, 300),
+    tokenReviewNegativeCacheTtlSeconds: int('K8S_AUTH_TOKENREVIEW_NEGATIVE_CACHE_TTL_SECONDS', 5, 0, 300),
+    timeoutMs: int('K8S_AUTH_TIMEOUT_MS', 5000, 100, 60_000),
+  };
+}
+
+/** What {@link createKubeAuth} can be given instead of its defaults (tests inject the network and the clock). */
+export interface KubeAuthDependencies {
+  fetch?: FetchLike;
+  kubeConfig?: KubeConfig;
+  tokenReviewClient?: TokenReviewClient;
+  clock?: Clock;
+  onEvent?: EventListener;
+}
+
+/** A configured verifier, policy and a factory of express middleware. */
+export interface KubeAuth {
+  config: KubeAuthConfig;
+  verifier: ServiceAccountVerifier;
+  policy: Policy;
+  /** The middleware for one route; options override the configured ones (e.g. `revocationSensitive: true`). */
+  middleware(options?: Partial<KubeAuthMiddlewareOptions>): ReturnType<typeof kubeAuth>;
+}
+
+/** Builds everything a service needs from a validated configuration. */
+export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencies = {}): KubeAuth {
+  const fetch =
+    deps.fetch ??
+    createKubeFetch({
+      caFile: config.caFile,
+      tokenSource: config.tokenFile ? new FileTokenSource({ path: config.tokenFile, clock: deps.clock }) : undefined,
+    });
+  const local =
+    config.mode === 'local'
+      ? new LocalVerifier({
+          issuers: config.issuers,
+          audience: config.audiences,
+          fetch,
+          algorithms: config.algorithms,
+          leewaySeconds: config.leewaySeconds,
+          maxTokenBytes: config.maxTokenBytes,
+          cacheTtlSeconds: config.cacheTtlSeconds,
+          cacheMaxEntries: config.cacheMaxEntries,
+          requirePodBinding: config.requirePodBinding,
+          jwks: {
+            cooldown: config.jwksCooldownSeconds,
+            maxStaleness: config.jwksMaxStalenessSeconds,
+            maxMaxAge: config.jwksMaxAgeSeconds,
+            timeoutMs: config.timeoutMs,
+          },
+          clock: deps.clock,
+          onEvent: deps.onEvent,
+        })
+      : undefined;
+  // Built in both modes: local mode uses it for revocation-sensitive routes.
+  const tokenReview = new TokenReviewVerifier({
+    client: deps.tokenReviewClient ?? deps.kubeConfig ?? loadKubeConfig(config.kubeconfig),
+    audience: config.audiences,
+    requirePodBinding: config.requirePodBinding,
+    cacheTtlSeconds: config.tokenReviewCacheTtlSeconds,
+    negativeCacheTtlSeconds: config.tokenReviewNegativeCacheTtlSeconds,
+    cacheMaxEntries: config.cacheMaxEntries,
+    timeoutMs: config.timeoutMs,
+    maxTokenBytes: config.maxTokenBytes,
+    clock: deps.clock,
+    onEvent: deps.onEvent,
+  });
+  const verifier = new ServiceAccountVerifier({ mode: config.mode, local, tokenReview });
+  const policy = new Policy({ allow: config.allow, allowGroups: config.allowGroups });
+  return {
+    config,
+    verifier,
+    policy,
+    middleware: (options = {}) =>
+      kubeAuth({ verifier, policy, header: config.header, maxTokenBytes: config.maxTokenBytes, ...options }),
+  };
+}
+
+/** {@link loadConfig} then {@link createKubeAuth}: the one call a service makes at start-up. */
+export function kubeAuthFromEnv(env: Env = process.env, deps: KubeAuthDependencies = {}): KubeAuth {
+  return createKubeAuth(loadConfig(env), deps);
+}
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}

@@ -1,0 +1,59 @@
+/**
+ * Every way a request can fail authentication or authorization, as a stable reason code. The same word appears in
+ * errors (`err.code`), logs, metrics labels and HTTP responses, so one word explains a rejection everywhere.
+ */
+export const REASONS = {
+  token_missing: { kind: 'unauthenticated', description: 'no token was supplied' },
+  token_malformed: { kind: 'invalid', description: 'the token is not a well-formed compact JWS' },
+  token_too_large: { kind: 'invalid', description: 'the token or its header is larger than the configured limit' },
+  signature_invalid: { kind: 'invalid', description: 'the signature does not verify with the key named by kid' },
+  algorithm_not_allowed: { kind: 'invalid', description: 'the alg header is not in the allow-list' },
+  issuer_mismatch: { kind: 'invalid', description: 'iss is not a configured issuer' },
+  audience_mismatch: { kind: 'invalid', description: 'the token is not meant for this audience' },
+  token_expired: { kind: 'invalid', description: 'exp is in the past (beyond the leeway)' },
+  token_not_yet_valid: { kind: 'invalid', description: 'nbf or iat is in the future (beyond the leeway)' },
+  claim_invalid: { kind: 'invalid', description: 'a required claim is missing or inconsistent' },
+  key_not_found: { kind: 'invalid', description: 'no key with this kid exists in the key set, even after a refetch' },
+  jwks_unavailable: { kind: 'unavailable', description: 'the key set cannot be fetched and no usable copy is cached' },
+  tokenreview_rejected: { kind: 'invalid', description: 'the API server says the token is not authenticated' },
+  tokenreview_unavailable: { kind: 'unavailable', description: 'the API server cannot be reached or failed' },
+  tokenreview_forbidden: {
+    kind: 'unavailable',
+    description: 'this service may not create TokenReviews (bind it to system:auth-delegator)',
+  },
+  identity_not_allowed: { kind: 'forbidden', description: 'authenticated, but the policy does not allow this identity' },
+} as const satisfies Record<string, { kind: ReasonKind; description: string }>;
+
+/**
+ * How a reason is answered: `unauthenticated` (no credentials, 401), `invalid` (bad credentials, 401),
+ * `forbidden` (good credentials, not allowed, 403), `unavailable` (we cannot decide right now, 503).
+ * An outage is never reported as an invalid token, and never lets a request through.
+ */
+export type ReasonKind = 'unauthenticated' | 'invalid' | 'forbidden' | 'unavailable';
+
+/** A stable reason code: see {@link REASONS}. */
+export type ReasonCode = keyof typeof REASONS;
+
+/** The base error of this package. `code` is a stable reason; assert on it, not on the message. */
+export class KubeAuthError extends Error {
+  override readonly name: string = 'KubeAuthError';
+  readonly code: ReasonCode;
+  /** The claim at fault, for claim errors (`aud`, `exp`, `kubernetes.io`…). */
+  readonly claim: string | undefined;
+
+  constructor(code: ReasonCode, message?: string, options?: { cause?: unknown; claim?: string }) {
+    super(message ?? REASONS[code].description, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.claim = options?.claim;
+  }
+
+  /** How this error should be answered. */
+  get kind(): ReasonKind {
+    return REASONS[this.code].kind;
+  }
+}
+
+/** True when `err` is a {@link KubeAuthError}, optionally with one of the given codes. */
+export function isKubeAuthError(err: unknown, ...codes: ReasonCode[]): err is KubeAuthError {
+  return err instanceof KubeAuthError && (codes.length === 0 || codes.includes(err.code));
+}

@@ -1,0 +1,51 @@
+export { REASONS, KubeAuthError, isKubeAuthError, type ReasonCode, type ReasonKind } from './errors.js';
+export { systemClock, type Clock } from './clock.js';
+export { tokenHash } from './token-hash.js';
+export { extractToken, assertCompactJws, DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
+export { DEFAULT_ALGORITHMS } from './algorithms.js';
+export type { VerifierEvent, EventListener } from './events.js';
+export { createKubeFetch, type FetchLike, type KubeFetchOptions } from './http.js';
+export { fetchDiscoveryDocument, type DiscoveryDocument } from './discovery.js';
+export { JwksCache, type JwksCacheOptions, type VerificationKey } from './jwks-cache.js';
+export {
+  parseServiceAccountUsername,
+  serviceAccountGroups,
+  type BoundObject,
+  type ServiceAccountIdentity,
+} from './identity.js';
+export { parseServiceAccountClaims, type ClaimRequirements } from './claims.js';
+export { LocalVerifier, type LocalVerifierOptions, type IssuerConfig, type JwksTuning } from './local-verifier.js';
+export {
+  TokenReviewVerifier,
+  tokenReviewClient,
+  type TokenReviewClient,
+  type TokenReviewVerifierOptions,
+} from './token-review.js';
+export {
+  ServiceAccountVerifier,
+  type Verifier,
+  type VerifyOptions,
+  type VerificationMode,
+  type ServiceAccountVerifierOptions,
+} from './verifier.js';
+export { Policy, type PolicyOptions, type PolicyDecision } from './policy.js';
+export { kubeAuth, rfc6750, type KubeAuthMiddlewareOptions, type KubeAuthResult, type AuthDecisionEvent } from './express.js';
+export {
+  FileTokenSource,
+  StaticTokenSource,
+  TokenSourceError,
+  withServiceAccountToken,
+  type TokenSource,
+  type FileTokenSourceOptions,
+  type TokenSourceErrorCode,
+  type TokenHeaderOptions,
+} from './token-source.js';
+export {
+  loadConfig,
+  createKubeAuth,
+  kubeAuthFromEnv,
+  ConfigError,
+  type KubeAuthConfig,
+  type KubeAuthDependencies,
+  type KubeAuth,
+} from './config.js';
