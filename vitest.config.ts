@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // control plane live in e2e/ and get longer time-outs there.
 export default defineConfig({
   test: {
-    projects: ['packages/verifier', 'packages/demo-api', 'packages/demo-store', 'e2e'],
+    projects: ['packages/verifier', 'packages/demo-common', 'packages/demo-api', 'packages/demo-store', 'e2e'],
   },
 });

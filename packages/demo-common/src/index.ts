@@ -1,0 +1,2 @@
+export { parseListenAddr } from './listen-addr.js';
+export { serve } from './serve.js';

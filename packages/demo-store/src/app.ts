@@ -1,0 +1,80 @@
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { KubeAuth, ServiceAccountIdentity } from '@kube-service-auth/verifier';
+import type { Metrics } from './metrics.js';
+import { articleReject, MESSAGES } from './responses.js';
+
+/** What the data store is built from. */
+export interface StoreAppOptions {
+  auth: KubeAuth;
+  logger: Logger;
+  metrics: Metrics;
+  /** Where the review result is printed as formatted JSON, as the article does. Default: stdout. */
+  printReview?: (text: string) => void;
+}
+
+/**
+ * The article's data store: `GET /` answers "Hello from data store…" to an allowed caller. `GET /sensitive` is the
+ * same but revocation-sensitive: even in local mode, the token is confirmed by TokenReview, so a deleted pod's token
+ * is refused at once.
+ */
+export function createStoreApp(options: StoreAppOptions): Express {
+  const { auth, logger, metrics } = options;
+  const print = options.printReview ?? ((text: string) => process.stdout.write(`${text}\n`));
+  const app = express();
+  app.disable('x-powered-by');
+
+  const common = {
+    onReject: articleReject,
+    onDecision: (event: Parameters<typeof metrics.onDecision>[0]) => {
+      metrics.onDecision(event);
+      if (event.outcome === 'rejected') {
+        logger.info({ reason: event.reason, user: event.identity?.username, tokenHash: event.tokenHash, path: event.path }, 'request rejected');
+      }
+    },
+  };
+  const greet = (req: express.Request, res: express.Response) => {
+    print(JSON.stringify(reviewResult(req.kubeAuth?.identity), null, 2));
+    res.status(200).type('text/plain').send(MESSAGES.ok);
+  };
+
+  app.get('/healthz', (_req, res) => {
+    res.status(200).send('ok');
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      // In local mode the service is ready once it holds its issuers' keys; TokenReview mode needs nothing warm.
+      if (auth.verifier.local) await auth.verifier.local.warm();
+      res.status(200).send('ready');
+    } catch (err) {
+      res.status(503).send(`not ready: ${(err as Error).message}`);
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/', auth.middleware(common), greet);
+  app.get('/sensitive', auth.middleware({ ...common, revocationSensitive: true }), greet);
+  return app;
+}
+
+/** The review result as the article prints it: who the caller is and for which audiences; never the token. */
+export function reviewResult(identity: ServiceAccountIdentity | undefined) {
+  if (!identity) return { authenticated: false };
+  const extra: Record<string, string[]> = {};
+  if (identity.pod) {
+    extra['authentication.kubernetes.io/pod-name'] = [identity.pod.name];
+    extra['authentication.kubernetes.io/pod-uid'] = [identity.pod.uid];
+  }
+  if (identity.node) {
+    extra['authentication.kubernetes.io/node-name'] = [identity.node.name];
+    extra['authentication.kubernetes.io/node-uid'] = [identity.node.uid];
+  }
+  if (identity.credentialId) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${identity.credentialId}`];
+  return {
+    authenticated: true,
+    user: { username: identity.username, uid: identity.serviceAccount.uid, groups: identity.groups, extra },
+    audiences: identity.audiences,
+    verifiedBy: identity.verifiedBy,
+  };
+}
