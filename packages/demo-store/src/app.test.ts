@@ -8,7 +8,8 @@ import { createMetrics } from './metrics.js';
 import { MESSAGES } from './responses.js';
 
 const ISSUER = 'https://issuer.test';
-let privateKey: CryptoKey;
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+let privateKey: PrivateKey;
 let jwks: { keys: object[] };
 
 beforeAll(async () => {
@@ -17,7 +18,7 @@ beforeAll(async () => {
   jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] };
 });
 
-function sign(ns: string, name: string, aud: string, options: { key?: CryptoKey } = {}) {
+function sign(ns: string, name: string, aud: string, options: { key?: PrivateKey } = {}) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
     'kubernetes.io': {
@@ -109,7 +110,7 @@ describe('data store (local mode)', () => {
   });
 
   it('refuses /sensitive when TokenReview says the pod is gone, though / still accepts the token', async () => {
-    const gone: TokenReviewClient = { createTokenReview: async () => ({ status: { authenticated: false, error: 'pod not found' } }) };
+    const gone: TokenReviewClient = { createTokenReview: async (review) => ({ spec: review.spec, status: { authenticated: false, error: 'pod not found' } }) };
     const { app } = store({}, { tokenReviewClient: gone });
     const token = await sign('api', 'api', 'data-store');
     expect((await request(app).get('/').set('X-Client-Id', token)).status).toBe(200);
@@ -136,6 +137,7 @@ describe('data store (tokenreview mode)', () => {
   it('accepts what the API server authenticates for the data-store audience', async () => {
     const client: TokenReviewClient = {
       createTokenReview: async (review) => ({
+        spec: review.spec,
         status: {
           authenticated: true,
           audiences: review.spec.audiences,
