@@ -18,12 +18,21 @@ mkdir -p "$OUT" "$WORK"
 
 log() { printf '[build-control-plane] %s\n' "$*" >&2; }
 
-command -v go >/dev/null || { log "go is not installed: install Go >= 1.26 or set KUBEBUILDER_ASSETS"; exit 1; }
+# Only a build needs Go: cached binaries must keep working without it.
+need_go() { command -v go >/dev/null || { log "go is not installed: install Go >= 1.26 or set KUBEBUILDER_ASSETS"; exit 1; }; }
+
+# Concurrent callers (parallel test workers, two terminals) would otherwise build twice into the same files; the
+# second one waits here and then finds the binaries cached.
+if command -v flock >/dev/null; then
+  exec 9>"$CACHE/build.lock"
+  flock 9
+fi
 
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 build_etcd() {
   if [ -x "$OUT/etcd" ]; then log "etcd $ETCD_VERSION cached in $OUT"; return; fi
+  need_go
   local dir="$WORK/etcd-$ETCD_VERSION"
   rm -rf "$dir" && mkdir -p "$dir"
   # etcd's server module has relative replace lines, so `go install pkg@version` refuses it; a wrapper module that
@@ -43,6 +52,7 @@ MOD
 
 build_apiserver() {
   if [ -x "$OUT/kube-apiserver" ]; then log "kube-apiserver $K8S_VERSION cached in $OUT"; return; fi
+  need_go
   local dir="$WORK/kube-apiserver-$K8S_VERSION"
   rm -rf "$dir" && mkdir -p "$dir"
   log "kube-apiserver $K8S_VERSION: downloading k8s.io/kubernetes (large)"
