@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { call, eventually, TEXT } from './http.js';
+import type { DemoTarget } from './target.js';
+
+/**
+ * How a token minted for another audience is refused: local mode sees the `aud` claim; the API server, asked for our
+ * audience, simply does not authenticate the token.
+ */
+const AUDIENCE_REASON = { local: 'audience_mismatch', tokenreview: 'tokenreview_rejected' } as const;
+
+/**
+ * The article's story as test cases, for any {@link DemoTarget}. `target` is a function because the target is
+ * created in the caller's `beforeAll`.
+ */
+export function defineDemoCases(target: () => DemoTarget): void {
+  const stores = () => Object.entries(target().storeUrls) as Array<[string, string]>;
+
+  describe('variant 2: projected token for the data-store audience', () => {
+    it('the API reaches the data store and is authenticated', async () => {
+      const res = await call(target().apiUrls.variant2);
+      expect(res).toMatchObject({ status: 200, body: TEXT.ok });
+    });
+
+    it.each(['local', 'tokenreview'] as const)('the %s-mode data store accepts the API token', async (mode) => {
+      const res = await call(target().storeUrls[mode], await target().currentApiToken());
+      expect(res).toMatchObject({ status: 200, body: TEXT.ok });
+    });
+  });
+
+  describe('variant 1: default token reviewed for the API-server audience', () => {
+    it('the API reaches the variant-1 data store and is authenticated', async () => {
+      const res = await call(target().apiUrls.variant1);
+      expect(res).toMatchObject({ status: 200, body: TEXT.ok });
+    });
+
+    it('a default token replayed to the variant-2 data stores is refused (audience)', async () => {
+      const t = target();
+      const token = await t.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: [t.apiServerAudience] });
+      for (const mode of ['local', 'tokenreview'] as const) {
+        const res = await call(t.storeUrls[mode], token);
+        expect(res, mode).toMatchObject({ status: 403, body: TEXT.invalid, reason: AUDIENCE_REASON[mode] });
+      }
+    });
+  });
+
+  describe('rejections', () => {
+    it('a call without X-Client-Id gets 401 from every data store', async () => {
+      for (const [mode, url] of stores()) {
+        expect(await call(url), mode).toMatchObject({ status: 401, body: TEXT.missing });
+      }
+    });
+
+    it('a forged token gets 403 from every data store', async () => {
+      const t = target();
+      const real = await t.currentApiToken();
+      const [header, payload] = real.split('.');
+      const forged = `${header}.${payload}.${Buffer.from('not the signature').toString('base64url')}`;
+      for (const [mode, url] of stores()) {
+        expect(await call(url, forged), mode).toMatchObject({ status: 403, body: TEXT.invalid });
+      }
+    });
+
+    it('garbage gets 403 from every data store', async () => {
+      for (const [mode, url] of stores()) {
+        expect(await call(url, 'not-a-token'), mode).toMatchObject({ status: 403, body: TEXT.invalid, reason: 'token_malformed' });
+      }
+    });
+
+    it('a valid token of another ServiceAccount gets 403', async () => {
+      const t = target();
+      const token = await t.requestToken({ namespace: 'api', serviceAccount: 'intruder', audiences: ['data-store'], boundPod: t.intruderPod });
+      for (const mode of ['local', 'tokenreview'] as const) {
+        expect(await call(t.storeUrls[mode], token), mode).toMatchObject({
+          status: 403,
+          body: TEXT.invalid,
+          reason: 'identity_not_allowed',
+        });
+      }
+    });
+
+    it('a token for another audience gets 403', async () => {
+      const t = target();
+      const token = await t.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['billing'] });
+      for (const mode of ['local', 'tokenreview'] as const) {
+        expect(await call(t.storeUrls[mode], token), mode).toMatchObject({ status: 403, body: TEXT.invalid, reason: AUDIENCE_REASON[mode] });
+      }
+    });
+  });
+
+  describe('revocation: the API pod is deleted', () => {
+    it('TokenReview mode and revocation-sensitive routes refuse its token; local mode accepts it until it expires', async () => {
+      const t = target();
+      const token = await t.currentApiToken();
+      expect((await call(`${t.storeUrls.local}sensitive`, token)).status).toBe(200);
+      await t.deleteApiPod();
+
+      // The API server refuses a deleted pod's token once its own 10 s cache of the last success has passed.
+      const refused = await eventually(async () => (await call(t.storeUrls.tokenreview, token)).status === 403, 60_000);
+      expect(refused, 'TokenReview mode refuses the token of a deleted pod').toBe(true);
+      expect(await call(t.storeUrls.tokenreview, token)).toMatchObject({ status: 403, reason: 'tokenreview_rejected' });
+      expect(await call(`${t.storeUrls.local}sensitive`, token)).toMatchObject({ status: 403, reason: 'tokenreview_rejected' });
+      // The documented trade-off: offline verification cannot see the deletion.
+      expect(await call(t.storeUrls.local, token)).toMatchObject({ status: 200, body: TEXT.ok });
+    });
+
+    it('the replacement pod gets a new token and the API works again', async () => {
+      const t = target();
+      const ok = await eventually(async () => (await call(t.apiUrls.variant2)).status === 200, 60_000);
+      expect(ok).toBe(true);
+    });
+  });
+}
