@@ -6,7 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { tokenHash } from '@kube-service-auth/verifier';
-import { call, eventually, TEXT } from '../cases/http.js';
+import { call, eventually } from '../cases/http.js';
 import { ControlPlane } from '../control-plane/control-plane.js';
 import { LocalDeployment } from '../local/local-deployment.js';
 
