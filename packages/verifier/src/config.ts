@@ -94,6 +94,7 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
   }
 
   const issuerNames = get('K8S_AUTH_ISSUER') === undefined ? ['https://kubernetes.default.svc.cluster.local'] : list('K8S_AUTH_ISSUER');
+  if (issuerNames.length === 0) throw new ConfigError('K8S_AUTH_ISSUER', 'at least one issuer is required');
   for (const issuer of issuerNames) {
     if (!/^https:\/\/[^\s]+$/.test(issuer)) throw new ConfigError('K8S_AUTH_ISSUER', `issuer "${issuer}" is not an https URL`);
   }

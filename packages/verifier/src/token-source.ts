@@ -75,7 +75,12 @@ export class FileTokenSource implements TokenSource {
       ) {
         return cached.token;
       }
-      const token = (await handle.readFile('utf8')).trim();
+      const content = await handle.readFile('utf8').catch((cause: NodeJS.ErrnoException) => {
+        throw new TokenSourceError('token_file_unreadable', `cannot read token file ${this.options.path}: ${cause.code ?? cause.message}`, {
+          cause,
+        });
+      });
+      const token = content.trim();
       if (!token) throw new TokenSourceError('token_file_empty', `token file ${this.options.path} is empty`);
       const expiresAt = unverifiedExpiry(token);
       this.options.onRead?.({ path: this.options.path, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) });

@@ -1,0 +1,303 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, createKubeAuth, kubeAuthFromEnv, loadConfig } from './config.js';
+import type { VerifierEvent } from './events.js';
+import {
+  AUDIENCE,
+  fakeClock,
+  FakeIssuer,
+  FakeTokenReviewClient,
+  generateTestKey,
+  ISSUER,
+  signToken,
+  type TestKey,
+} from './test-support.js';
+
+const REQUIRED = { K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_ALLOWED_IDENTITIES: 'system:serviceaccount:api:api' };
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+let dir: string;
+let existingFile: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kube-auth-config-'));
+  existingFile = join(dir, 'ca.crt');
+  writeFileSync(existingFile, 'not really a PEM');
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('loadConfig accepted the environment');
+}
+
+describe('loadConfig: defaults', () => {
+  it('fills every setting with its documented default', () => {
+    expect(loadConfig(REQUIRED)).toEqual({
+      mode: 'local',
+      audiences: ['data-store'],
+      issuers: [{ issuer: 'https://kubernetes.default.svc.cluster.local' }],
+      caFile: existsSync(`${SA_DIR}/ca.crt`) ? `${SA_DIR}/ca.crt` : undefined,
+      tokenFile: existsSync(`${SA_DIR}/token`) ? `${SA_DIR}/token` : undefined,
+      kubeconfig: undefined,
+      allow: ['system:serviceaccount:api:api'],
+      allowGroups: [],
+      header: 'authorization',
+      algorithms: ['RS256', 'ES256', 'ES384', 'ES512'],
+      leewaySeconds: 60,
+      requirePodBinding: false,
+      maxTokenBytes: 8192,
+      cacheTtlSeconds: 10,
+      cacheMaxEntries: 10_000,
+      jwksCooldownSeconds: 30,
+      jwksMaxStalenessSeconds: 3600,
+      jwksMaxAgeSeconds: 3600,
+      tokenReviewCacheTtlSeconds: 10,
+      tokenReviewNegativeCacheTtlSeconds: 5,
+      timeoutMs: 5000,
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ ...REQUIRED, K8S_AUTH_MODE: '', K8S_AUTH_LEEWAY_SECONDS: '  ' })).toMatchObject({ mode: 'local', leewaySeconds: 60 });
+  });
+});
+
+describe('loadConfig: values', () => {
+  it('reads every variable', () => {
+    const config = loadConfig({
+      K8S_AUTH_MODE: 'tokenreview',
+      K8S_AUTH_AUDIENCE: 'data-store, data-store-v2',
+      K8S_AUTH_ISSUER: 'https://a.example,https://b.example',
+      K8S_AUTH_JWKS_URI: 'https://a.example/jwks, http://b.internal/jwks',
+      K8S_AUTH_CA_FILE: existingFile,
+      K8S_AUTH_TOKEN_FILE: existingFile,
+      K8S_AUTH_KUBECONFIG: existingFile,
+      K8S_AUTH_ALLOWED_IDENTITIES: 'api:api, web:*',
+      K8S_AUTH_ALLOWED_GROUPS: 'system:serviceaccounts:batch',
+      K8S_AUTH_HEADER: 'X-Client-Id',
+      K8S_AUTH_ALGORITHMS: 'RS256,PS256',
+      K8S_AUTH_LEEWAY_SECONDS: '0',
+      K8S_AUTH_REQUIRE_POD_BINDING: 'true',
+      K8S_AUTH_MAX_TOKEN_BYTES: '4096',
+      K8S_AUTH_CACHE_TTL_SECONDS: '0',
+      K8S_AUTH_CACHE_MAX_ENTRIES: '50',
+      K8S_AUTH_JWKS_COOLDOWN_SECONDS: '5',
+      K8S_AUTH_JWKS_MAX_STALENESS_SECONDS: '0',
+      K8S_AUTH_JWKS_MAX_AGE_SECONDS: '60',
+      K8S_AUTH_TOKENREVIEW_CACHE_TTL_SECONDS: '300',
+      K8S_AUTH_TOKENREVIEW_NEGATIVE_CACHE_TTL_SECONDS: '0',
+      K8S_AUTH_TIMEOUT_MS: '100',
+    });
+    expect(config).toEqual({
+      mode: 'tokenreview',
+      audiences: ['data-store', 'data-store-v2'],
+      issuers: [
+        { issuer: 'https://a.example', jwksUri: 'https://a.example/jwks' },
+        { issuer: 'https://b.example', jwksUri: 'http://b.internal/jwks' },
+      ],
+      caFile: existingFile,
+      tokenFile: existingFile,
+      kubeconfig: existingFile,
+      allow: ['api:api', 'web:*'],
+      allowGroups: ['system:serviceaccounts:batch'],
+      header: 'x-client-id',
+      algorithms: ['RS256', 'PS256'],
+      leewaySeconds: 0,
+      requirePodBinding: true,
+      maxTokenBytes: 4096,
+      cacheTtlSeconds: 0,
+      cacheMaxEntries: 50,
+      jwksCooldownSeconds: 5,
+      jwksMaxStalenessSeconds: 0,
+      jwksMaxAgeSeconds: 60,
+      tokenReviewCacheTtlSeconds: 300,
+      tokenReviewNegativeCacheTtlSeconds: 0,
+      timeoutMs: 100,
+    });
+  });
+
+  it('turns the CA and token files off with "none"', () => {
+    expect(loadConfig({ ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' })).toMatchObject({
+      caFile: undefined,
+      tokenFile: undefined,
+    });
+  });
+
+  it('accepts allowed groups without allowed identities', () => {
+    const config = loadConfig({ K8S_AUTH_AUDIENCE: 'x', K8S_AUTH_ALLOWED_GROUPS: 'system:serviceaccounts:api' });
+    expect(config.allow).toEqual([]);
+    expect(config.allowGroups).toEqual(['system:serviceaccounts:api']);
+  });
+
+  it.each([
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    ['0', false],
+    ['No', false],
+  ])('reads the boolean "%s" as %s', (raw, value) => {
+    expect(loadConfig({ ...REQUIRED, K8S_AUTH_REQUIRE_POD_BINDING: raw }).requirePodBinding).toBe(value);
+  });
+});
+
+describe('loadConfig: invalid values name their variable', () => {
+  const missing = '/nonexistent/kube-service-auth/file';
+  it.each([
+    ['K8S_AUTH_MODE', { K8S_AUTH_MODE: 'offline' }],
+    ['K8S_AUTH_AUDIENCE', { K8S_AUTH_AUDIENCE: undefined }],
+    ['K8S_AUTH_AUDIENCE', { K8S_AUTH_AUDIENCE: ' , ' }],
+    ['K8S_AUTH_ISSUER', { K8S_AUTH_ISSUER: 'http://kubernetes.default.svc' }],
+    ['K8S_AUTH_ISSUER', { K8S_AUTH_ISSUER: 'https://ok.example,kubernetes.default.svc' }],
+    ['K8S_AUTH_ISSUER', { K8S_AUTH_ISSUER: ',' }],
+    ['K8S_AUTH_JWKS_URI', { K8S_AUTH_ISSUER: 'https://a.example,https://b.example', K8S_AUTH_JWKS_URI: 'https://a.example/jwks' }],
+    ['K8S_AUTH_JWKS_URI', { K8S_AUTH_JWKS_URI: 'https://a.example/jwks,https://b.example/jwks' }],
+    ['K8S_AUTH_JWKS_URI', { K8S_AUTH_JWKS_URI: 'kubernetes.default.svc/openid/v1/jwks' }],
+    ['K8S_AUTH_ALLOWED_IDENTITIES', { K8S_AUTH_ALLOWED_IDENTITIES: undefined }],
+    ['K8S_AUTH_ALLOWED_IDENTITIES', { K8S_AUTH_ALLOWED_IDENTITIES: 'api' }],
+    ['K8S_AUTH_ALLOWED_IDENTITIES', { K8S_AUTH_ALLOWED_IDENTITIES: 'api:api,Not:Valid' }],
+    ['K8S_AUTH_ALGORITHMS', { K8S_AUTH_ALGORITHMS: 'RS256,HS256' }],
+    ['K8S_AUTH_ALGORITHMS', { K8S_AUTH_ALGORITHMS: 'none' }],
+    ['K8S_AUTH_ALGORITHMS', { K8S_AUTH_ALGORITHMS: ',' }],
+    ['K8S_AUTH_HEADER', { K8S_AUTH_HEADER: 'x client id' }],
+    ['K8S_AUTH_LEEWAY_SECONDS', { K8S_AUTH_LEEWAY_SECONDS: '-1' }],
+    ['K8S_AUTH_LEEWAY_SECONDS', { K8S_AUTH_LEEWAY_SECONDS: '601' }],
+    ['K8S_AUTH_LEEWAY_SECONDS', { K8S_AUTH_LEEWAY_SECONDS: '1.5' }],
+    ['K8S_AUTH_LEEWAY_SECONDS', { K8S_AUTH_LEEWAY_SECONDS: 'sixty' }],
+    ['K8S_AUTH_MAX_TOKEN_BYTES', { K8S_AUTH_MAX_TOKEN_BYTES: '511' }],
+    ['K8S_AUTH_MAX_TOKEN_BYTES', { K8S_AUTH_MAX_TOKEN_BYTES: '65537' }],
+    ['K8S_AUTH_CACHE_TTL_SECONDS', { K8S_AUTH_CACHE_TTL_SECONDS: '3601' }],
+    ['K8S_AUTH_CACHE_MAX_ENTRIES', { K8S_AUTH_CACHE_MAX_ENTRIES: '0' }],
+    ['K8S_AUTH_JWKS_COOLDOWN_SECONDS', { K8S_AUTH_JWKS_COOLDOWN_SECONDS: '0' }],
+    ['K8S_AUTH_JWKS_MAX_STALENESS_SECONDS', { K8S_AUTH_JWKS_MAX_STALENESS_SECONDS: '604801' }],
+    ['K8S_AUTH_JWKS_MAX_AGE_SECONDS', { K8S_AUTH_JWKS_MAX_AGE_SECONDS: '9' }],
+    ['K8S_AUTH_TOKENREVIEW_CACHE_TTL_SECONDS', { K8S_AUTH_TOKENREVIEW_CACHE_TTL_SECONDS: '301' }],
+    ['K8S_AUTH_TOKENREVIEW_NEGATIVE_CACHE_TTL_SECONDS', { K8S_AUTH_TOKENREVIEW_NEGATIVE_CACHE_TTL_SECONDS: '-5' }],
+    ['K8S_AUTH_TIMEOUT_MS', { K8S_AUTH_TIMEOUT_MS: '99' }],
+    ['K8S_AUTH_REQUIRE_POD_BINDING', { K8S_AUTH_REQUIRE_POD_BINDING: 'maybe' }],
+    ['K8S_AUTH_CA_FILE', { K8S_AUTH_CA_FILE: missing }],
+    ['K8S_AUTH_TOKEN_FILE', { K8S_AUTH_TOKEN_FILE: missing }],
+    ['K8S_AUTH_KUBECONFIG', { K8S_AUTH_KUBECONFIG: missing }],
+  ])('throws ConfigError naming %s (%j)', (variable, override) => {
+    const err = configError({ ...REQUIRED, ...override });
+    expect(err.variable).toBe(variable);
+  });
+});
+
+describe('createKubeAuth', () => {
+  let rsa: TestKey;
+  beforeAll(async () => {
+    rsa = await generateTestKey('RS256', 'rsa-1');
+  });
+
+  function stack(env: Record<string, string> = {}) {
+    const time = fakeClock();
+    const issuer = new FakeIssuer({ keys: [rsa] });
+    const client = new FakeTokenReviewClient();
+    const events: VerifierEvent[] = [];
+    const auth = createKubeAuth(
+      loadConfig({
+        ...REQUIRED,
+        K8S_AUTH_ISSUER: ISSUER,
+        K8S_AUTH_HEADER: 'x-client-id',
+        K8S_AUTH_CA_FILE: 'none',
+        K8S_AUTH_TOKEN_FILE: 'none',
+        ...env,
+      }),
+      { fetch: issuer.fetch, tokenReviewClient: client, clock: time.clock, onEvent: (e) => events.push(e) },
+    );
+    const app = express();
+    app.get('/data', auth.middleware(), (req, res) => {
+      res.send(`hello ${req.kubeAuth?.identity.username ?? ''}`);
+    });
+    app.delete('/data', auth.middleware({ revocationSensitive: true }), (_req, res) => {
+      res.send('deleted');
+    });
+    return { auth, app, issuer, client, events, time };
+  }
+
+  it('builds a local-mode stack that verifies offline through the middleware', async () => {
+    const { auth, app, issuer, client } = stack();
+    expect(auth.verifier.mode).toBe('local');
+    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    expect([res.status, res.text]).toEqual([200, 'hello system:serviceaccount:api:api']);
+    expect(issuer.calls).toEqual([issuer.discoveryUrl, issuer.jwksUri]);
+    expect(client.requests).toEqual([]);
+  });
+
+  it('rejects callers the configured identities do not include with 403', async () => {
+    const { app } = stack();
+    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { namespace: 'web', serviceAccount: 'frontend' }));
+    expect(res.status).toBe(403);
+  });
+
+  it('rejects tokens for another audience with 401', async () => {
+    const { app } = stack();
+    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { audience: ['https://kubernetes.default.svc'] }));
+    expect([res.status, res.body.reason]).toEqual([401, 'audience_mismatch']);
+  });
+
+  it('confirms revocation-sensitive routes with TokenReview in local mode', async () => {
+    const { app, client } = stack();
+    const res = await request(app).delete('/data').set('X-Client-Id', await signToken(rsa));
+    expect(res.status).toBe(200);
+    expect(client.requests).toHaveLength(1);
+  });
+
+  it('uses the configured JWKS URI without discovery', async () => {
+    const { app, issuer } = stack({ K8S_AUTH_JWKS_URI: `${ISSUER}/openid/v1/jwks` });
+    await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    expect(issuer.calls).toEqual([issuer.jwksUri]);
+  });
+
+  it('bounds the key set’s max-age by K8S_AUTH_JWKS_MAX_AGE_SECONDS', async () => {
+    const { app, events } = stack({ K8S_AUTH_JWKS_MAX_AGE_SECONDS: '60' });
+    await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    expect(events.find((e) => e.type === 'jwks_fetch')).toMatchObject({ ok: true, maxAgeSeconds: 60 });
+  });
+
+  it('builds a tokenreview-mode stack that reviews every token', async () => {
+    const { auth, app, client, issuer } = stack({ K8S_AUTH_MODE: 'tokenreview' });
+    expect(auth.verifier.mode).toBe('tokenreview');
+    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    expect(res.status).toBe(200);
+    expect(client.requests).toHaveLength(1);
+    expect(issuer.calls).toEqual([]);
+  });
+
+  it('kubeAuthFromEnv validates the environment first', () => {
+    expect(() => kubeAuthFromEnv({}, { fetch: new FakeIssuer().fetch, tokenReviewClient: new FakeTokenReviewClient() })).toThrow(ConfigError);
+  });
+
+  it('kubeAuthFromEnv builds the configured stack', () => {
+    const auth = kubeAuthFromEnv(
+      { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', K8S_AUTH_AUDIENCE: AUDIENCE },
+      { fetch: new FakeIssuer().fetch, tokenReviewClient: new FakeTokenReviewClient() },
+    );
+    expect(auth.config.audiences).toEqual([AUDIENCE]);
+    expect(auth.policy.decide({ ...identityOf('api', 'api') }).allowed).toBe(true);
+  });
+});
+
+function identityOf(namespace: string, name: string) {
+  return {
+    username: `system:serviceaccount:${namespace}:${name}`,
+    namespace,
+    serviceAccount: { name, uid: 'u' },
+    groups: [],
+    audiences: [AUDIENCE],
+    verifiedBy: 'local' as const,
+  };
+}
