@@ -69,6 +69,14 @@ describe('JwksCache: fetching', () => {
     expect(issuer.jwksCalls).toBe(0);
   });
 
+  it('does not follow a discovered jwks_uri on another origin (it would receive our token): jwks_unavailable', async () => {
+    const time = fakeClock();
+    const issuer = new FakeIssuer({ keys: [rsa], jwksUri: 'https://172.18.0.2:6443/openid/v1/jwks' });
+    const cache = new JwksCache({ issuer: ISSUER, fetch: issuer.fetch, clock: time.clock });
+    expect(await reasonOf(() => cache.getKey(rsa.kid, 'RS256'))).toBe('jwks_unavailable');
+    expect(issuer.calls).toEqual([issuer.discoveryUrl]);
+  });
+
   it('rejects a discovery document whose jwks_uri is not an http(s) URL with jwks_unavailable', async () => {
     const time = fakeClock();
     const fetch: FetchLike = async () => respond({ status: 200, body: { issuer: ISSUER, jwks_uri: 'file:///etc/passwd' } });

@@ -167,7 +167,16 @@ export class JwksCache {
     this.fetchCount++;
     try {
       if (!this.jwksUri) {
-        this.jwksUri = (await fetchDiscoveryDocument(this.issuer, this.options.fetch, this.options.timeoutMs)).jwks_uri;
+        const discovered = (await fetchDiscoveryDocument(this.issuer, this.options.fetch, this.options.timeoutMs)).jwks_uri;
+        // The fetch carries our own ServiceAccount token: follow a discovered jwks_uri only on the issuer's origin.
+        // Another address (e.g. the node IP that kube-apiserver advertises) must be configured explicitly.
+        if (new URL(discovered).origin !== new URL(this.issuer).origin) {
+          throw new KubeAuthError(
+            'jwks_unavailable',
+            `the discovered jwks_uri ${discovered} is not on the origin of issuer ${this.issuer}; configure jwksUri (K8S_AUTH_JWKS_URI) to use it`,
+          );
+        }
+        this.jwksUri = discovered;
       }
       const response = await this.options.fetch(this.jwksUri, {
         headers: { accept: 'application/jwk-set+json, application/json' },
