@@ -99,6 +99,16 @@ describe('JwksCache: fetching', () => {
     expect(issuer.calls).toEqual([issuer.discoveryUrl, issuer.jwksUri]);
   });
 
+  it('ensure() fetches on a cold start only: a warm cache answers readiness without a request', async () => {
+    const { cache, issuer, time } = setup();
+    await cache.ensure();
+    await cache.ensure();
+    expect(issuer.jwksCalls).toBe(1);
+    time.advance(3600 * 3);
+    await cache.ensure();
+    expect(issuer.jwksCalls).toBe(2);
+  });
+
   it('imports a key once per kid and algorithm', async () => {
     const { cache } = setup();
     const first = await cache.getKey(rsa.kid, 'RS256');

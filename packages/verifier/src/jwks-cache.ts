@@ -85,9 +85,17 @@ export class JwksCache {
     return this.fetchCount;
   }
 
-  /** Fetches the key set now, e.g. at start-up so that readiness reflects it. */
+  /** Fetches the key set now, whatever the cache holds. */
   async refresh(): Promise<void> {
     await this.fetchCoalesced();
+  }
+
+  /**
+   * Resolves when a usable key set is held, fetching one only when none is (cold start, or past the staleness bound):
+   * what a readiness probe should call, since probes run every few seconds on every replica.
+   */
+  async ensure(): Promise<void> {
+    if (!this.usableSet(this.options.clock())) await this.fetchCoalesced();
   }
 
   /**

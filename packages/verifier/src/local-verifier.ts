@@ -100,9 +100,12 @@ export class LocalVerifier {
     return this.keySets;
   }
 
-  /** Fetches every issuer's key set now; rejects with `jwks_unavailable` if one cannot be had. */
+  /**
+   * Resolves once every issuer's key set is held (fetching those that are not); rejects with `jwks_unavailable` if one
+   * cannot be had. Cheap when warm, so readiness probes may call it.
+   */
   async warm(): Promise<void> {
-    await Promise.all([...this.keySets.values()].map((k) => k.refresh()));
+    await Promise.all([...this.keySets.values()].map((k) => k.ensure()));
   }
 
   /** Verifies a token and returns who it belongs to, or throws a {@link KubeAuthError}. */
