@@ -100,6 +100,11 @@ export class LocalVerifier {
     return this.keySets;
   }
 
+  /** Entries in the verified-token cache (bounded by `cacheMaxEntries`), e.g. for a metrics gauge. */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
   /**
    * Resolves once every issuer's key set is held (fetching those that are not); rejects with `jwks_unavailable` if one
    * cannot be had. Cheap when warm, so readiness probes may call it.

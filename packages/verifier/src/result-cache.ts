@@ -48,8 +48,9 @@ export class ResultCache<T> {
     this.cache.del(key);
   }
 
+  /** Entries held (expired ones count until node-cache's purge or a read removes them). */
   get size(): number {
-    return this.cache.keys().length;
+    return this.cache.getStats().keys;
   }
 
   /** Stops node-cache's purge timer (it is unref'd, so this is only needed for tidy tests). */

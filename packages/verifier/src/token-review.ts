@@ -76,6 +76,11 @@ export class TokenReviewVerifier {
     return this.reviewCount;
   }
 
+  /** Entries in the review cache (bounded by `cacheMaxEntries`), e.g. for a metrics gauge. */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
   /** Reviews a token and returns who it belongs to, or throws a {@link KubeAuthError}. */
   async verify(token: string): Promise<ServiceAccountIdentity> {
     // Shape is checked first so that garbage never costs the API server anything.
