@@ -1,0 +1,144 @@
+/**
+ * `pnpm bench`: throughput, latency, raw verification cost, API-server load and memory of the verifier, side by side
+ * with an unprotected route and express-oauth2-jwt-bearer, against a real kube-apiserver + etcd on loopback. Prints
+ * the figures and writes docs/benchmarks.md and docs/benchmarks.svg. A script, not a test: it fails no target.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ControlPlane } from '../control-plane/control-plane.js';
+import { setUpCluster } from './fixture.js';
+import { AUDIENCE, type AuthConfig } from './protocol.js';
+import { rawVerification } from './raw.js';
+import { chart, markdown, targets, type BenchResults } from './report.js';
+import { apiLoadSection, floodSection, fmt, httpSection, memorySection, type HttpConfig } from './sections.js';
+import { loadSettings } from './settings.js';
+import { KeyServer } from './tokens.js';
+
+const settings = loadSettings(fileURLToPath(new URL('../../../docs/', import.meta.url)));
+const t0 = performance.now();
+const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
+    return line?.split(':')[1]?.trim() || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  // Every loop below is bounded; this is the last resort. Exiting runs the handlers that kill the control plane and
+  // the server children.
+  setTimeout(() => {
+    log(`aborting: the run exceeded BENCH_MAX_SECONDS=${settings.maxSeconds}`);
+    process.exit(2);
+  }, settings.maxSeconds * 1000).unref();
+
+  const loadStart = loadavg()[0] ?? 0;
+  log('starting etcd + kube-apiserver on loopback');
+  const cp = await ControlPlane.start();
+  let oauth2Keys: KeyServer | undefined;
+  try {
+    log(`API server ${cp.url}; creating namespaces, ServiceAccounts, 100 caller pods and their TokenRequest tokens`);
+    const fixture = await setUpCluster(cp, 100);
+    log(`${fixture.callerTokens.length} tokens minted (${fixture.kubernetesVersion}); JWKS has ${fixture.jwks.keys.length} key(s)`);
+
+    log('2. raw verification per core');
+    const raw = await rawVerification({
+      token: fixture.callerTokens[0] as string,
+      jwk: fixture.signingJwk,
+      issuer: fixture.issuer,
+      fetch: fixture.fetch,
+      iterations: settings.rawIterations,
+      rounds: settings.rawRounds,
+      maxRoundMs: 4000,
+    });
+    for (const r of raw) log(`  ${r.name.padEnd(34)} ${fmt(r.opsPerSecond, 0).padStart(9)} ops/s ${fmt(r.microsPerOp, 1).padStart(7)} µs/op  ${fmt(r.ofFloor * 100, 1)}% of floor`);
+
+    log('1. HTTP throughput and latency');
+    // express-oauth2-jwt-bearer cannot authenticate to the API server's JWKS endpoint: it gets a loopback copy.
+    oauth2Keys = await KeyServer.start(fixture.jwks);
+    const one = fixture.callerTokens.slice(0, 1);
+    const all = fixture.callerTokens;
+    const local = (cacheTtlSeconds: number): AuthConfig => ({
+      kind: 'local',
+      issuer: fixture.issuer,
+      access: fixture.access,
+      cacheTtlSeconds,
+      cacheMaxEntries: 10_000,
+      jwksCooldownSeconds: 30,
+      warm: true,
+    });
+    const tokenReview: AuthConfig = { kind: 'tokenreview', access: fixture.access, cacheTtlSeconds: 10, cacheMaxEntries: 10_000 };
+    const oauth2: AuthConfig = { kind: 'oauth2', issuer: fixture.issuer, audience: AUDIENCE, jwksUri: oauth2Keys.url };
+    const configs: HttpConfig[] = [
+      { id: 'none', label: 'no auth', kind: 'baseline', auth: { kind: 'none' }, tokens: one },
+      { id: 'control', label: 'no auth, empty async middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: true }, tokens: one },
+      { id: 'local', label: 'kubeAuth, local mode', kind: 'ours', auth: local(10), tokens: one },
+      { id: 'oauth2', label: 'express-oauth2-jwt-bearer', kind: 'peer', auth: oauth2, tokens: one },
+      { id: 'local-nocache', label: 'kubeAuth, local mode, cache off', kind: 'ours', auth: local(0), tokens: one },
+      { id: 'tokenreview', label: 'kubeAuth, TokenReview mode, warm cache', kind: 'ours', auth: tokenReview, tokens: one },
+      { id: 'local-100', label: 'kubeAuth, local mode, 100 callers', kind: 'ours', auth: local(10), tokens: all },
+      { id: 'oauth2-100', label: 'express-oauth2-jwt-bearer, 100 callers', kind: 'peer', auth: oauth2, tokens: all },
+      { id: 'tokenreview-100', label: 'kubeAuth, TokenReview mode, 100 callers', kind: 'ours', auth: tokenReview, tokens: all },
+    ];
+    const http = await httpSection(configs, settings, log);
+    const oauth2JwksFetches = oauth2Keys.requests;
+
+    log(`3. API-server load at ${settings.loadRate} req/s`);
+    const apiLoad = await apiLoadSection(fixture, settings, log);
+    log('3b. random-kid flood');
+    const flood = await floodSection(fixture, settings, log);
+
+    log(`4. memory: ${settings.memoryTokens} distinct tokens through the caches`);
+    const memory = await memorySection(fixture, settings, log);
+
+    const results: BenchResults = {
+      machine: {
+        cores: availableParallelism(),
+        cpu: cpuModel(),
+        node: process.versions.node,
+        kubernetes: fixture.kubernetesVersion,
+        date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
+        durationSeconds: (performance.now() - t0) / 1000,
+      },
+      settings,
+      http,
+      oauth2JwksFetches,
+      raw,
+      apiLoad,
+      flood,
+      memory,
+    };
+
+    const svgName = 'benchmarks.svg';
+    const md = markdown(results, settings.docsDir ? svgName : undefined);
+    if (settings.docsDir) {
+      await mkdir(settings.docsDir, { recursive: true });
+      await writeFile(join(settings.docsDir, 'benchmarks.md'), md);
+      await writeFile(join(settings.docsDir, svgName), chart(results));
+      log(`wrote ${join(settings.docsDir, 'benchmarks.md')} and ${svgName}`);
+    }
+    process.stdout.write(`${md}\n`);
+    log('targets:');
+    for (const t of targets(results)) log(`  ${t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.figure}`);
+  } finally {
+    await oauth2Keys?.close();
+    await cp.stop();
+  }
+}
+
+main().then(
+  () => log('done'),
+  (error: unknown) => {
+    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,73 @@
+/**
+ * Messages between the benchmark (parent) and the server it forks (`server.ts`). The server runs in its own process so
+ * that the load generator and the server under test do not share an event loop.
+ */
+
+/** The body every configuration answers with, so that responses are the same size whatever the auth in front. */
+export const RESPONSE_BODY = 'Hello from data store. You have been authenticated';
+
+/** The API server the server child talks to, as a ServiceAccount (the data store's own token and the cluster CA). */
+export interface ClusterAccess {
+  server: string;
+  caPem: string;
+  /** The data store's ServiceAccount token (bound to system:auth-delegator). */
+  token: string;
+}
+
+/** What sits in front of the route. */
+export type AuthConfig =
+  | {
+      kind: 'none';
+      /** A control: an async middleware that only awaits and calls next(), to price express's extra layer. */
+      emptyMiddleware?: boolean;
+    }
+  | {
+      kind: 'local';
+      issuer: string;
+      /** Overrides the discovered JWKS URI (the memory run points it at a loopback fake key server). */
+      jwksUri?: string;
+      /** Discovery and JWKS are fetched with this token and CA; absent for the fake key server. */
+      access?: ClusterAccess;
+      cacheTtlSeconds: number;
+      cacheMaxEntries: number;
+      jwksCooldownSeconds: number;
+      /** Fetch the key set before listening (as a service's readiness would); cold runs leave it to the first request. */
+      warm: boolean;
+      /**
+       * Route is revocation-sensitive, confirmed by a stub TokenReview client that answers from the token's own claims
+       * (memory run only: 100,000 locally signed tokens cannot be reviewed by the real API server).
+       */
+      stubRevocationCheck?: boolean;
+      /** Keep the time of each JWKS fetch (random-kid flood). */
+      recordFetchTimes?: boolean;
+    }
+  | { kind: 'tokenreview'; access: ClusterAccess; cacheTtlSeconds: number; cacheMaxEntries: number }
+  | { kind: 'oauth2'; issuer: string; audience: string; jwksUri: string };
+
+export const AUDIENCE = 'data-store';
+
+/** Counters and sizes read in the server process. */
+export interface ServerStats {
+  /** JWKS (and discovery) fetches made by the verifier. */
+  jwksFetches: number;
+  /** ms since the server started, of each JWKS fetch (when `recordFetchTimes`). */
+  jwksFetchTimes: number[];
+  /** TokenReviews sent (to the real API server, or to the stub in the memory run). */
+  tokenReviews: number;
+  verifiedCacheSize: number | undefined;
+  verifiedCacheMaxEntries: number | undefined;
+  tokenReviewCacheSize: number | undefined;
+  tokenReviewCacheMaxEntries: number | undefined;
+  /** CPU time of the whole server process (all threads, so WebCrypto's pool work too), user + system, in µs. */
+  cpuMicros: number;
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  gcRan: boolean;
+  uptimeMs: number;
+}
+
+export type ParentMessage = { type: 'start'; auth: AuthConfig } | { type: 'stats'; id: number; gc: boolean };
+
+export type ChildMessage =
+  | { type: 'listening'; port: number }
+  | { type: 'failed'; message: string }
+  | { type: 'stats'; id: number; stats: ServerStats };

@@ -1,0 +1,177 @@
+import { createPublicKey, verify, webcrypto, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { kubeAuth, LocalVerifier, Policy, ServiceAccountVerifier, type FetchLike } from '@kube-service-auth/verifier';
+import type { NextFunction, Request, Response } from 'express';
+import { importJWK, jwtVerify, type JWK } from 'jose';
+import { AUDIENCE } from './protocol.js';
+
+export interface RawResult {
+  name: string;
+  /** One line on what is measured. */
+  what: string;
+  opsPerSecond: number;
+  microsPerOp: number;
+  /** ops/s as a fraction of the crypto.verify floor. */
+  ofFloor: number;
+  iterations: number;
+  /** ops/s of each round, to show the noise; `opsPerSecond` is the fastest. */
+  rounds: number[];
+}
+
+export interface RawOptions {
+  token: string;
+  jwk: JWK;
+  issuer: string;
+  /** Fetches the real JWKS (the data store's ServiceAccount token and the cluster CA). */
+  fetch: FetchLike;
+  iterations: number;
+  rounds: number;
+  /** Upper bound of one round of one operation, in ms. */
+  maxRoundMs: number;
+}
+
+/** jose 4, as bundled with express-oauth2-jwt-bearer (its Node build verifies with node:crypto, not WebCrypto). */
+interface Jose4 {
+  jwtVerify(token: string, key: KeyObject, options: { issuer: string; audience: string; algorithms: string[] }): Promise<{ payload: { sub?: string } }>;
+}
+
+function loadJose4(): Jose4 {
+  const require = createRequire(import.meta.url);
+  return createRequire(require.resolve('express-oauth2-jwt-bearer'))('jose') as Jose4;
+}
+
+interface Op {
+  name: string;
+  what: string;
+  run: () => unknown;
+  async: boolean;
+}
+
+/**
+ * Verification cost on one core, in this process, warm: the same real RS256 token from the API server, verified N
+ * times in a row by each path. Rounds are interleaved (op A, B, C, then again) so that noise from other processes on
+ * the machine spreads over all of them; the fastest round is reported (noise only ever slows a round down).
+ */
+export async function rawVerification(options: RawOptions): Promise<RawResult[]> {
+  const { token, jwk, issuer } = options;
+  const [h, p, s] = token.split('.') as [string, string, string];
+  const data = Buffer.from(`${h}.${p}`);
+  const signature = Buffer.from(s, 'base64url');
+  const keyObject = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  const cryptoKey = await webcrypto.subtle.importKey('jwk', jwk as webcrypto.JsonWebKey, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, [
+    'verify',
+  ]);
+  const joseKey = await importJWK(jwk, 'RS256');
+  const jose4 = loadJose4();
+  const verifier = (cacheTtlSeconds: number) =>
+    new LocalVerifier({ issuers: [issuer], audience: AUDIENCE, fetch: options.fetch, requirePodBinding: true, cacheTtlSeconds });
+  const uncached = verifier(0);
+  const cached = verifier(60);
+  await Promise.all([uncached.warm(), cached.warm()]);
+  const middleware = kubeAuth({
+    verifier: new ServiceAccountVerifier({ mode: 'local', local: cached }),
+    policy: new Policy({ allow: ['system:serviceaccount:api:*'] }),
+  });
+  // Only what the middleware reads on the accepted path; it writes req.kubeAuth and calls next().
+  const request = { headers: { authorization: `Bearer ${token}` }, method: 'GET', path: '/data' } as unknown as Request;
+  const response = {} as Response;
+  const check = (ok: boolean) => {
+    if (!ok) throw new Error('a verification failed during the benchmark');
+  };
+
+  const ops: Op[] = [
+    {
+      name: 'crypto.verify (floor)',
+      what: "node:crypto `verify('sha256', data, key, sig)` of the token's RS256 signature, key and buffers prepared",
+      async: false,
+      run: () => check(verify('sha256', data, keyObject, signature)),
+    },
+    {
+      name: 'crypto.subtle.verify',
+      what: 'WebCrypto RSASSA-PKCS1-v1_5 verify of the same signature (what jose 6 calls on Node)',
+      async: true,
+      run: async () => check(await webcrypto.subtle.verify('RSASSA-PKCS1-v1_5', cryptoKey, signature, data)),
+    },
+    {
+      name: 'jose.jwtVerify',
+      what: 'jose 6 `jwtVerify` with an imported key: parse, signature, iss/aud/exp checks',
+      async: true,
+      run: async () => check((await jwtVerify(token, joseKey, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })).payload.sub !== undefined),
+    },
+    {
+      name: 'jose 4 jwtVerify',
+      what: 'jose 4 (the copy inside express-oauth2-jwt-bearer) `jwtVerify` with a KeyObject: node:crypto underneath',
+      async: true,
+      run: async () => check((await jose4.jwtVerify(token, keyObject, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })).payload.sub !== undefined),
+    },
+    {
+      name: 'LocalVerifier.verify, cache off',
+      what: 'our local path with `cacheTtlSeconds: 0`: size/shape checks, hash, jose verify, claims, pod binding',
+      async: true,
+      run: async () => check((await uncached.verify(token)).namespace === 'api'),
+    },
+    {
+      name: 'LocalVerifier.verify, cache on',
+      what: 'our local path, repeat caller: SHA-256 of the token and a cache lookup',
+      async: true,
+      run: async () => check((await cached.verify(token)).namespace === 'api'),
+    },
+    {
+      name: 'kubeAuth middleware, cache on',
+      what: 'the whole express middleware on an accepted repeat caller (mock req/res): header parsing, verify, policy',
+      async: true,
+      run: () =>
+        new Promise<void>((resolve, reject) => {
+          const next: NextFunction = (error?: unknown) => (error ? reject(error as Error) : resolve());
+          void middleware(request, response, next);
+        }),
+    },
+  ];
+
+  const measure = async (op: Op, iterations: number, maxMs: number): Promise<{ ops: number; n: number }> => {
+    const deadline = performance.now() + maxMs;
+    let n = 0;
+    const start = performance.now();
+    if (op.async) {
+      while (n < iterations && (n % 256 !== 0 || performance.now() < deadline)) {
+        await op.run();
+        n++;
+      }
+    } else {
+      while (n < iterations && (n % 256 !== 0 || performance.now() < deadline)) {
+        op.run();
+        n++;
+      }
+    }
+    const elapsed = performance.now() - start;
+    return { ops: (n / elapsed) * 1000, n };
+  };
+
+  // Warm-up: JIT, key import caches, the verified-token cache entry.
+  for (const op of ops) await measure(op, Math.max(200, Math.floor(options.iterations / 10)), options.maxRoundMs);
+
+  const rounds = new Map<string, { ops: number[]; n: number }>(ops.map((op) => [op.name, { ops: [], n: 0 }]));
+  for (let r = 0; r < options.rounds; r++) {
+    for (const op of ops) {
+      const result = await measure(op, options.iterations, options.maxRoundMs);
+      const entry = rounds.get(op.name) as { ops: number[]; n: number };
+      entry.ops.push(result.ops);
+      entry.n += result.n;
+    }
+  }
+  const best = (values: number[]) => Math.max(...values);
+  const floor = best((rounds.get(ops[0]!.name) as { ops: number[] }).ops);
+  return ops.map((op) => {
+    const entry = rounds.get(op.name) as { ops: number[]; n: number };
+    const opsPerSecond = best(entry.ops);
+    return {
+      name: op.name,
+      what: op.what,
+      opsPerSecond,
+      microsPerOp: 1e6 / opsPerSecond,
+      ofFloor: opsPerSecond / floor,
+      iterations: entry.n,
+      rounds: entry.ops,
+    };
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * The server under test, forked by the benchmark: an express app on 127.0.0.1 with one route, behind the auth the
+ * parent asks for. It counts API-server work (JWKS fetches, TokenReviews) and reports memory over IPC. It never logs
+ * a token. It exits when the parent goes away.
+ */
+import { createServer, type Server } from 'node:http';
+import { KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
+import {
+  createKubeFetch,
+  kubeAuth,
+  LocalVerifier,
+  Policy,
+  ServiceAccountVerifier,
+  StaticTokenSource,
+  TokenReviewVerifier,
+  type TokenReviewClient,
+} from '@kube-service-auth/verifier';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { auth as oauth2Auth } from 'express-oauth2-jwt-bearer';
+import { AUDIENCE, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats } from './protocol.js';
+
+const send = (message: ChildMessage) => process.send?.(message);
+
+const started = performance.now();
+let local: LocalVerifier | undefined;
+let tokenReview: TokenReviewVerifier | undefined;
+let stubReviews = 0;
+const jwksFetchTimes: number[] = [];
+
+function kubeConfig(access: ClusterAccess): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'bench', server: access.server, caData: Buffer.from(access.caPem).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'data-store', token: access.token }],
+    contexts: [{ name: 'bench', cluster: 'bench', user: 'data-store' }],
+    currentContext: 'bench',
+  });
+  return kc;
+}
+
+/**
+ * Answers a TokenReview from the token's own (already locally verified) claims, as the API server would for a live
+ * pod. Used only by the memory run, whose 100,000 tokens are signed by a key the real API server does not know.
+ */
+const stubTokenReviewClient: TokenReviewClient = {
+  async createTokenReview(review: V1TokenReview): Promise<V1TokenReview> {
+    stubReviews++;
+    const token = review.spec.token ?? '';
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      sub: string;
+      'kubernetes.io': { namespace: string; serviceaccount: { uid: string }; pod: { name: string; uid: string } };
+    };
+    const k8s = claims['kubernetes.io'];
+    return {
+      spec: review.spec,
+      status: {
+        authenticated: true,
+        audiences: review.spec.audiences,
+        user: {
+          username: claims.sub,
+          uid: k8s.serviceaccount.uid,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${k8s.namespace}`, 'system:authenticated'],
+          extra: {
+            'authentication.kubernetes.io/pod-name': [k8s.pod.name],
+            'authentication.kubernetes.io/pod-uid': [k8s.pod.uid],
+          },
+        },
+      },
+    };
+  },
+};
+
+async function authMiddleware(config: AuthConfig): Promise<RequestHandler | undefined> {
+  const policy = new Policy({ allow: ['system:serviceaccount:api:*'] });
+  switch (config.kind) {
+    case 'none':
+      if (!config.emptyMiddleware) return undefined;
+      return async (_req, _res, next) => {
+        await Promise.resolve();
+        next();
+      };
+    case 'local': {
+      local = new LocalVerifier({
+        issuers: [{ issuer: config.issuer, jwksUri: config.jwksUri }],
+        audience: AUDIENCE,
+        fetch: createKubeFetch(config.access ? { caPem: config.access.caPem, tokenSource: new StaticTokenSource(config.access.token) } : {}),
+        requirePodBinding: true,
+        cacheTtlSeconds: config.cacheTtlSeconds,
+        cacheMaxEntries: config.cacheMaxEntries,
+        jwks: { cooldown: config.jwksCooldownSeconds },
+        // Events are only listened to where their timing matters; otherwise the getters are read (no per-request cost).
+        onEvent: config.recordFetchTimes
+          ? (event) => {
+              if (event.type === 'jwks_fetch') jwksFetchTimes.push(performance.now() - started);
+            }
+          : undefined,
+      });
+      if (config.warm) await local.warm();
+      if (config.stubRevocationCheck) {
+        tokenReview = new TokenReviewVerifier({
+          client: stubTokenReviewClient,
+          audience: AUDIENCE,
+          requirePodBinding: true,
+          cacheTtlSeconds: config.cacheTtlSeconds,
+          cacheMaxEntries: config.cacheMaxEntries,
+        });
+      }
+      const verifier = new ServiceAccountVerifier({ mode: 'local', local, tokenReview });
+      return kubeAuth({ verifier, policy, revocationSensitive: config.stubRevocationCheck === true });
+    }
+    case 'tokenreview': {
+      tokenReview = new TokenReviewVerifier({
+        client: kubeConfig(config.access),
+        audience: AUDIENCE,
+        requirePodBinding: true,
+        cacheTtlSeconds: config.cacheTtlSeconds,
+        cacheMaxEntries: config.cacheMaxEntries,
+      });
+      const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview });
+      return kubeAuth({ verifier, policy });
+    }
+    case 'oauth2':
+      // It cannot send a bearer token to fetch the key set, so jwksUri is a loopback copy of the API server's JWKS.
+      return oauth2Auth({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUri, tokenSigningAlg: 'RS256' });
+  }
+}
+
+
+let maxEntries: number | undefined;
+
+function stats(gc: boolean): ServerStats {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (gc && collect) {
+    collect();
+    collect();
+  }
+  const m = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return {
+    jwksFetches: local ? [...local.jwks.values()].reduce((sum, k) => sum + k.fetches, 0) : 0,
+    jwksFetchTimes: [...jwksFetchTimes],
+    tokenReviews: tokenReview ? tokenReview.reviews : stubReviews,
+    verifiedCacheSize: local?.cacheSize,
+    verifiedCacheMaxEntries: local ? maxEntries : undefined,
+    tokenReviewCacheSize: tokenReview?.cacheSize,
+    tokenReviewCacheMaxEntries: tokenReview ? maxEntries : undefined,
+    cpuMicros: cpu.user + cpu.system,
+    memory: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers },
+    gcRan: gc && collect !== undefined,
+    uptimeMs: performance.now() - started,
+  };
+}
+
+async function start(config: AuthConfig): Promise<Server> {
+  if (config.kind === 'local' || config.kind === 'tokenreview') maxEntries = config.cacheMaxEntries;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const handler: RequestHandler = (_req, res) => {
+    res.type('text/plain').send(RESPONSE_BODY);
+  };
+  const middleware = await authMiddleware(config);
+  if (middleware) app.get('/data', middleware, handler);
+  else app.get('/data', handler);
+  // express-oauth2-jwt-bearer signals rejections by passing an error with a status; answer it without a stack page.
+  const onError: ErrorRequestHandler = (err: { status?: number }, _req, res, _next) => {
+    res.status(typeof err.status === 'number' ? err.status : 500).json({ error: 'rejected' });
+  };
+  app.use(onError);
+  const server = createServer(app);
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return server;
+}
+
+process.on('disconnect', () => process.exit(0));
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'start') {
+    start(message.auth).then(
+      (server) => {
+        const address = server.address();
+        send({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+      },
+      (error: unknown) => {
+        // The parent kills this process once it has read the reason.
+        send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+      },
+    );
+  } else if (message.type === 'stats') {
+    send({ type: 'stats', id: message.id, stats: stats(message.gc) });
+  }
+});
