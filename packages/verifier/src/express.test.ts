@@ -54,6 +54,14 @@ describe('kubeAuth middleware: default RFC 6750 answers', () => {
     expect(res.body.kubeAuth.decision).toEqual({ allowed: true, reason: 'identity_allowed', rule: 'system:serviceaccount:api:api' });
   });
 
+  it('refuses a request with two Authorization headers, even when the first is valid (token_malformed)', async () => {
+    // superagent sends one header line per array item; its types only admit arrays for Cookie.
+    const twoHeaders = [`Bearer ${good}`, 'Bearer garbage'] as unknown as string;
+    const res = await request(app()).get('/data').set('Authorization', twoHeaders);
+    expect(res.status).toBe(401);
+    expect(res.body.reason).toBe('token_malformed');
+  });
+
   it('answers a request without a token 401 with a bare Bearer challenge', async () => {
     const res = await request(app()).get('/data');
     expect(res.status).toBe(401);

@@ -76,7 +76,9 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
       options.onDecision?.({ ...event, tokenHash: hash, method: req.method, path: req.path, durationMs: performance.now() - started });
     };
     try {
-      const token = extractToken(req.headers[header], scheme, maxTokenBytes);
+      // headersDistinct keeps every copy of a repeated header: Node's req.headers silently drops all but the first
+      // Authorization, and a request with two credentials must be refused rather than judged on one of them.
+      const token = extractToken(req.headersDistinct?.[header] ?? req.headers[header], scheme, maxTokenBytes);
       if (options.onDecision) hash = tokenHash(token);
       const identity = await options.verifier.verify(token, { revocationSensitive: options.revocationSensitive });
       const decision = options.policy.decide(identity);

@@ -304,6 +304,17 @@ describe('LocalVerifier: Kubernetes claims', () => {
     expect(err.claim).toBe('sub');
   });
 
+  it.each([
+    ['exp', '99999999999'],
+    ['nbf', '0'],
+    ['iat', 'yesterday'],
+  ])('rejects a non-numeric %s with claim_invalid (malformed, not a time verdict)', async (claim, value) => {
+    const { verifier } = setup();
+    const err = await rejection(async () => verifier.verify(await signToken(rsa, { claims: { [claim]: value } })));
+    expect(err.code).toBe('claim_invalid');
+    expect(err.claim).toBe(claim);
+  });
+
   it('rejects a sub that is not a ServiceAccount with claim_invalid', async () => {
     const { verifier } = setup();
     const err = await rejection(async () => verifier.verify(await signToken(rsa, { claims: { sub: 'system:admin' } })));

@@ -181,7 +181,11 @@ function mapJoseError(err: unknown): KubeAuthError {
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     const claim = String(err.claim);
     // A missing claim is claim_invalid, except aud: a token minted for no audience is not meant for ours.
-    const code = err.reason === 'missing' && claim !== 'aud' ? undefined : CLAIM_REASONS[claim as keyof typeof CLAIM_REASONS];
+    // A time claim that is not a number is malformed, not expired or early.
+    const code =
+      (err.reason === 'missing' && claim !== 'aud') || err.reason === 'invalid'
+        ? undefined
+        : CLAIM_REASONS[claim as keyof typeof CLAIM_REASONS];
     return new KubeAuthError(code ?? 'claim_invalid', err.message, { claim, cause: err });
   }
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new KubeAuthError('signature_invalid', undefined, { cause: err });
