@@ -188,32 +188,13 @@ export const BAD_TOKENS: BadToken[] = [
     group: 'times',
     name: 'expired 120 s ago (beyond the 60 s leeway)',
     reason: 'token_expired',
-    build: async (ctx) =>
-      signServiceAccountToken(ctx.cluster.cp.signingKey, {
-        issuer: ctx.cluster.issuer,
-        namespace: 'api',
-        serviceAccount: { name: 'api', uid: await saUid(ctx, 'api') },
-        audiences: ['data-store'],
-        pod: ctx.cluster.pod('api'),
-        node: ctx.cluster.node,
-        issuedAt: new Date((seconds() - 720) * 1000),
-        expiresInSeconds: 600,
-      }),
+    build: (ctx) => issuedAt(ctx, -720),
   },
   {
     group: 'times',
     name: 'nbf and iat 120 s in the future (beyond the leeway)',
     reason: 'token_not_yet_valid',
-    build: async (ctx) =>
-      signServiceAccountToken(ctx.cluster.cp.signingKey, {
-        issuer: ctx.cluster.issuer,
-        namespace: 'api',
-        serviceAccount: { name: 'api', uid: await saUid(ctx, 'api') },
-        audiences: ['data-store'],
-        pod: ctx.cluster.pod('api'),
-        node: ctx.cluster.node,
-        issuedAt: new Date((seconds() + 120) * 1000),
-      }),
+    build: (ctx) => issuedAt(ctx, 120),
   },
   { group: 'times', name: 'iat 120 s in the future, nbf in the past (real key)', reason: 'token_not_yet_valid', build: async (ctx) => real({ iat: seconds() + 120, nbf: seconds() - 10 })(ctx) },
   { group: 'times', name: 'exp missing (real key)', reason: 'claim_invalid', build: real({ exp: undefined }) },
@@ -328,6 +309,20 @@ export const BAD_TOKENS: BadToken[] = [
       }),
   },
 ];
+
+/** The API pod's token, signed by the API server's own key, issued `offsetSeconds` from now for 600 s. */
+async function issuedAt(ctx: Context, offsetSeconds: number): Promise<string> {
+  return signServiceAccountToken(ctx.cluster.cp.signingKey, {
+    issuer: ctx.cluster.issuer,
+    namespace: 'api',
+    serviceAccount: { name: 'api', uid: await saUid(ctx, 'api') },
+    audiences: ['data-store'],
+    pod: ctx.cluster.pod('api'),
+    node: ctx.cluster.node,
+    issuedAt: new Date((seconds() + offsetSeconds) * 1000),
+    expiresInSeconds: 600,
+  });
+}
 
 async function saUid(ctx: Context, name: string): Promise<string> {
   const sa = await ctx.cluster.admin.core.readNamespacedServiceAccount({ namespace: 'api', name });

@@ -19,6 +19,7 @@ import type { JWK } from 'jose';
 import { ClusterClient } from '../control-plane/cluster.js';
 import { ControlPlane, type ControlPlaneOptions } from '../control-plane/control-plane.js';
 import { httpsRequest } from '../control-plane/https.js';
+import { inClusterKubeconfig } from '../local/local-deployment.js';
 import { ServiceProcess } from '../local/service-process.js';
 
 export const AUDIENCE = 'data-store';
@@ -345,18 +346,6 @@ export class Cluster {
   async startStore(options: Parameters<Cluster['prepareStore']>[0]): Promise<Store> {
     return (await this.prepareStore(options)).start();
   }
-}
-
-/** A kubeconfig shaped like in-cluster configuration: the cluster CA and a token file that client-node re-reads. */
-function inClusterKubeconfig(server: string, caFile: string, tokenFile: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'local', cluster: { server, 'certificate-authority': caFile } }],
-    users: [{ name: 'pod', user: { 'auth-provider': { name: 'tokenFile', config: { tokenFile } } } }],
-    contexts: [{ name: 'pod', context: { cluster: 'local', user: 'pod' } }],
-    'current-context': 'pod',
-  });
 }
 
 /** Polls `probe` every `intervalMs` until it returns a value that `done` accepts, or `timeoutMs` passes. */

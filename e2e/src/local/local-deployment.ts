@@ -216,7 +216,7 @@ export class LocalDeployment implements DemoTarget {
  * A kubeconfig shaped like in-cluster configuration: the cluster CA and a token file that client-node re-reads
  * (its `tokenFile` auth provider), so the data store's own rotating token keeps working for TokenReviews.
  */
-function inClusterKubeconfig(server: string, caFile: string, tokenFile: string): string {
+export function inClusterKubeconfig(server: string, caFile: string, tokenFile: string): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
