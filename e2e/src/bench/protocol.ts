@@ -54,6 +54,8 @@ export interface ServerStats {
   jwksFetchTimes: number[];
   /** TokenReviews sent (to the real API server, or to the stub in the memory run). */
   tokenReviews: number;
+  /** `process.hrtime()` in µs: the clock of V8's CPU profile timestamps, to cut a profile to a measured window. */
+  hrtimeMicros: number;
   verifiedCacheSize: number | undefined;
   verifiedCacheMaxEntries: number | undefined;
   tokenReviewCacheSize: number | undefined;

@@ -27,8 +27,9 @@ export class ServerProcess {
     });
   }
 
-  static async start(auth: AuthConfig, timeoutMs = 30_000): Promise<ServerProcess> {
-    const child = fork(SERVER_SCRIPT, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `execArgv` adds Node options to the child, e.g. `--cpu-prof` (the profile is written when {@link stop} ends it). */
+  static async start(auth: AuthConfig, timeoutMs = 30_000, execArgv: readonly string[] = []): Promise<ServerProcess> {
+    const child = fork(SERVER_SCRIPT, [], { execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const unregister = onProcessExit(() => child.kill('SIGKILL'));
     try {
       let timer: NodeJS.Timeout | undefined;
@@ -73,9 +74,13 @@ export class ServerProcess {
     const child = this.#child;
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      // Closing the IPC channel makes the child exit normally (so that --cpu-prof writes its profile); SIGTERM after a
+      // grace period, SIGKILL as the last resort.
+      if (child.connected) child.disconnect();
+      const term = setTimeout(() => child.kill('SIGTERM'), 2000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(term);
       clearTimeout(timer);
     }
     this.#unregister();

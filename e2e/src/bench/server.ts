@@ -140,6 +140,7 @@ function stats(gc: boolean): ServerStats {
     jwksFetches: local ? [...local.jwks.values()].reduce((sum, k) => sum + k.fetches, 0) : 0,
     jwksFetchTimes: [...jwksFetchTimes],
     tokenReviews: tokenReview ? tokenReview.reviews : stubReviews,
+    hrtimeMicros: Number(process.hrtime.bigint() / 1000n),
     verifiedCacheSize: local?.cacheSize,
     verifiedCacheMaxEntries: local ? maxEntries : undefined,
     tokenReviewCacheSize: tokenReview?.cacheSize,

@@ -22,6 +22,7 @@ export const REASONS = {
     description: 'this service may not create TokenReviews (bind it to system:auth-delegator)',
   },
   identity_not_allowed: { kind: 'forbidden', description: 'authenticated, but the policy does not allow this identity' },
+  internal_error: { kind: 'unavailable', description: 'the verifier failed unexpectedly (a bug or an internal fault), never a pass' },
 } as const satisfies Record<string, { kind: ReasonKind; description: string }>;
 
 /**

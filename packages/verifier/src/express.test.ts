@@ -120,7 +120,7 @@ describe('kubeAuth middleware: default RFC 6750 answers', () => {
       .set('Authorization', `Bearer ${good}`);
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');
-    expect(res.body).toEqual({ error: 'temporarily_unavailable', reason: 'tokenreview_unavailable' });
+    expect(res.body).toEqual({ error: 'temporarily_unavailable', reason: 'internal_error' });
   });
 
   it('passes revocationSensitive to the verifier', async () => {

@@ -1,22 +1,19 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { isKubeAuthError, KubeAuthError, type ReasonCode } from './errors.js';
+import { CheckedToken } from './checked-token.js';
+import type { KubeAuthError, ReasonCode } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
-import type { Policy, PolicyDecision } from './policy.js';
-import { DEFAULT_MAX_TOKEN_BYTES, extractToken, type TokenScheme } from './token.js';
-import { tokenHash } from './token-hash.js';
+import type { Policy } from './policy.js';
+import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
+import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 import type { Verifier } from './verifier.js';
 
-/** What the middleware puts on `req.kubeAuth` for an accepted request. */
-export interface KubeAuthResult {
-  identity: ServiceAccountIdentity;
-  decision: Extract<PolicyDecision, { allowed: true }>;
-}
+export type { KubeAuthResult } from './request-authenticator.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /** Set by the kube-service-auth middleware once the caller is authenticated and allowed. */
+      /** Set by the kube-service-auth middleware once the caller is authenticated and allowed. Frozen. */
       kubeAuth?: KubeAuthResult;
     }
   }
@@ -60,7 +57,8 @@ export interface KubeAuthMiddlewareOptions {
 /**
  * Express middleware: takes the token from the request, verifies it, applies the policy, and puts the caller on
  * `req.kubeAuth`. Rejections are answered per RFC 6750 by default: 401 with `WWW-Authenticate` for a missing or bad
- * token, 403 for an identity that is not allowed, 503 (with `Retry-After`) when the authority cannot be reached.
+ * token, 403 for an identity that is not allowed, 503 (with `Retry-After`) when the authority cannot be reached or the
+ * verifier fails (`internal_error`). A repeat caller is answered synchronously: `next()` is called without a promise.
  */
 export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
   const header = (options.header ?? 'authorization').toLowerCase();
@@ -68,38 +66,81 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
   const realm = options.realm ?? 'kube-service-auth';
   const respond = options.onReject ?? ((req: Request, res: Response, error: KubeAuthError) => rfc6750(res, error, realm, scheme));
+  const onDecision = options.onDecision;
+  const core = new RequestAuthenticator({
+    verifier: options.verifier,
+    policy: options.policy,
+    revocationSensitive: options.revocationSensitive,
+  });
 
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const started = performance.now();
-    let hash: string | undefined;
-    const report = (event: Omit<AuthDecisionEvent, 'method' | 'path' | 'durationMs' | 'tokenHash'>) => {
-      options.onDecision?.({ ...event, tokenHash: hash, method: req.method, path: req.path, durationMs: performance.now() - started });
-    };
-    try {
-      // headersDistinct keeps every copy of a repeated header: Node's req.headers silently drops all but the first
-      // Authorization, and a request with two credentials must be refused rather than judged on one of them.
-      const token = extractToken(req.headersDistinct?.[header] ?? req.headers[header], scheme, maxTokenBytes);
-      if (options.onDecision) hash = tokenHash(token);
-      const identity = await options.verifier.verify(token, { revocationSensitive: options.revocationSensitive });
-      const decision = options.policy.decide(identity);
-      if (!decision.allowed) {
-        report({ outcome: 'rejected', reason: decision.reason, identity });
-        respond(req, res, new KubeAuthError('identity_not_allowed', `${identity.username} is not allowed`));
-        return;
+  // Runs outside any try of the verification: a throwing hook is the application's error (express answers it with
+  // its error handler), never reported as a rejection or blamed on the verifier.
+  const finish = (req: Request, res: Response, next: NextFunction, outcome: AuthOutcome, token: CheckedToken | undefined, started: number) => {
+    if (outcome.allowed) {
+      req.kubeAuth = outcome.result;
+      if (onDecision) {
+        const { identity, decision } = outcome.result;
+        onDecision(event(req, 'allowed', decision.reason, identity, token, started));
       }
-      req.kubeAuth = { identity, decision };
-      report({ outcome: 'allowed', reason: decision.reason, identity });
-    } catch (err) {
-      // Anything unexpected is an outage of ours, never a pass: fail closed.
-      const error = isKubeAuthError(err)
-        ? err
-        : new KubeAuthError('tokenreview_unavailable', 'the verifier failed unexpectedly', { cause: err });
-      report({ outcome: 'rejected', reason: error.code });
-      respond(req, res, error);
+      next();
       return;
     }
-    next();
+    if (onDecision) onDecision(event(req, 'rejected', outcome.error.code, outcome.identity, token, started));
+    respond(req, res, outcome.error);
   };
+
+  return function kubeAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
+    const started = onDecision ? performance.now() : 0;
+    let token: CheckedToken;
+    try {
+      token = CheckedToken.fromHeader(headerValue(req, header), scheme, maxTokenBytes);
+    } catch (err) {
+      finish(req, res, next, failure(err), undefined, started);
+      return;
+    }
+    const outcome = core.authenticate(token);
+    if (outcome instanceof Promise) {
+      // A throwing hook or onReject goes to express's error handler, as it would from an async middleware.
+      outcome.then((settled) => finish(req, res, next, settled, token, started)).catch(next);
+      return;
+    }
+    finish(req, res, next, outcome, token, started);
+  };
+}
+
+function event(
+  req: Request,
+  outcome: AuthDecisionEvent['outcome'],
+  reason: AuthDecisionEvent['reason'],
+  identity: ServiceAccountIdentity | undefined,
+  token: CheckedToken | undefined,
+  started: number,
+): AuthDecisionEvent {
+  const built: AuthDecisionEvent = { outcome, reason, method: req.method, path: req.path, durationMs: performance.now() - started };
+  if (identity) built.identity = identity;
+  // The hash is the one the caches computed (a CheckedToken hashes at most once).
+  if (token) built.tokenHash = token.hash;
+  return built;
+}
+
+/**
+ * Every value of the header. A request with two credentials must be refused rather than judged on one of them, and
+ * Node's `req.headers` keeps only the first Authorization. `req.headersDistinct` would tell, but it builds arrays for
+ * every header of every request; the raw headers are scanned for this one instead.
+ */
+function headerValue(req: Request, name: string): string | string[] | undefined {
+  const raw = req.rawHeaders as string[] | undefined;
+  if (!Array.isArray(raw)) return req.headersDistinct?.[name] ?? (req.headers[name] as string | string[] | undefined);
+  let found: string | string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i] as string;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    const value = raw[i + 1] as string;
+    if (found === undefined) found = value;
+    else if (typeof found === 'string') found = [found, value];
+    else found.push(value);
+  }
+  return found;
 }
 
 /** The RFC 6750 answer for a rejection. The body names the reason; it never echoes the token. */

@@ -1,12 +1,19 @@
 export { REASONS, KubeAuthError, isKubeAuthError, type ReasonCode, type ReasonKind } from './errors.js';
 export { systemClock, type Clock } from './clock.js';
 export { tokenHash } from './token-hash.js';
+export { CheckedToken } from './checked-token.js';
+export {
+  RequestAuthenticator,
+  type RequestAuthenticatorOptions,
+  type AuthOutcome,
+  type KubeAuthResult,
+} from './request-authenticator.js';
 export { extractToken, assertCompactJws, DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 export { DEFAULT_ALGORITHMS } from './algorithms.js';
 export type { VerifierEvent, EventListener } from './events.js';
 export { createKubeFetch, type FetchLike, type KubeFetchOptions } from './http.js';
 export { fetchDiscoveryDocument, type DiscoveryDocument } from './discovery.js';
-export { JwksCache, type JwksCacheOptions, type VerificationKey } from './jwks-cache.js';
+export { JwksCache, HeldKey, type JwksCacheOptions, type VerificationKey } from './jwks-cache.js';
 export {
   parseServiceAccountUsername,
   serviceAccountGroups,
@@ -29,7 +36,7 @@ export {
   type ServiceAccountVerifierOptions,
 } from './verifier.js';
 export { Policy, type PolicyOptions, type PolicyDecision } from './policy.js';
-export { kubeAuth, rfc6750, type KubeAuthMiddlewareOptions, type KubeAuthResult, type AuthDecisionEvent } from './express.js';
+export { kubeAuth, rfc6750, type KubeAuthMiddlewareOptions, type AuthDecisionEvent } from './express.js';
 export {
   FileTokenSource,
   StaticTokenSource,

@@ -1,13 +1,53 @@
-import { importJWK, type JWK } from 'jose';
-import NodeCache from 'node-cache';
+import type { KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import { systemClock, type Clock } from './clock.js';
 import { fetchDiscoveryDocument } from './discovery.js';
 import { KubeAuthError } from './errors.js';
 import type { EventListener } from './events.js';
 import { readJson, type FetchLike } from './http.js';
+import { importVerificationKey, type SignatureKey } from './jws.js';
 
-/** A verification key, imported once per `kid` and algorithm. */
-export type VerificationKey = Awaited<ReturnType<typeof importJWK>>;
+/** A verification key: a node:crypto public `KeyObject`, imported once per key (and kept across refetches). */
+export type VerificationKey = KeyObject;
+
+/**
+ * One key of a key set. It is imported into a `KeyObject` on first use, once, and the same instance is carried into
+ * the next key set when the refetched JWK is identical: so a verification made with it can be recognised as still
+ * valid (see {@link JwksCache.stillHas}) and no key is imported twice.
+ */
+export class HeldKey {
+  private keyObject: KeyObject | undefined;
+  private readonly byAlg = new Map<string, SignatureKey | KubeAuthError>();
+
+  constructor(
+    readonly jwk: JWK,
+    /** The key material and parameters, serialised: equal for the same key in two fetches. */
+    readonly material: string,
+  ) {}
+
+  /** The key prepared for `alg`; throws `algorithm_not_allowed` when this key cannot verify `alg`. */
+  forAlg(alg: string): SignatureKey {
+    let prepared = this.byAlg.get(alg);
+    if (prepared === undefined) {
+      try {
+        const imported = importVerificationKey(this.jwk, alg, this.keyObject);
+        this.keyObject = imported.keyObject;
+        prepared = imported.signatureKey;
+      } catch (cause) {
+        prepared = new KubeAuthError('algorithm_not_allowed', `key ${this.jwk.kid ?? ''} cannot verify ${alg}`, { cause });
+      }
+      this.byAlg.set(alg, prepared);
+    }
+    if (prepared instanceof KubeAuthError) throw prepared;
+    return prepared;
+  }
+
+  /** The imported public key, checked for `alg` (throws like {@link forAlg}). */
+  keyFor(alg: string): KeyObject {
+    this.forAlg(alg);
+    return this.keyObject as KeyObject;
+  }
+}
 
 /** Options of {@link JwksCache}. Durations are in seconds. */
 export interface JwksCacheOptions {
@@ -35,16 +75,15 @@ export interface JwksCacheOptions {
 }
 
 interface KeySet {
-  byKid: Map<string, JWK>;
-  all: JWK[];
+  byKid: Map<string, HeldKey>;
+  all: HeldKey[];
+  keys: Set<HeldKey>;
   fetchedAt: number;
   freshUntil: number;
   staleUntil: number;
-  imported: Map<string, Promise<VerificationKey>>;
 }
 
 const MAX_JWKS_BYTES = 256 * 1024;
-const ENTRY = 'keyset';
 
 /**
  * The key set of one issuer: fetched lazily, cached for the server's `max-age` (bounded), refreshed in the background
@@ -55,8 +94,9 @@ export class JwksCache {
   readonly issuer: string;
   private readonly options: Required<Omit<JwksCacheOptions, 'jwksUri' | 'onEvent'>> & Pick<JwksCacheOptions, 'onEvent'>;
   private jwksUri: string | undefined;
-  // node-cache evicts the entry once it is past any use; freshness itself is judged against the injected clock.
-  private readonly cache = new NodeCache({ useClones: false, checkperiod: 0 });
+  // The last good key set (a plain field: it is read on every request, cache hits included). Freshness and the
+  // staleness bound are judged against the injected clock.
+  private current: KeySet | undefined;
   private inflight: Promise<KeySet> | undefined;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private lastFailure: { at: number; error: KubeAuthError } | undefined;
@@ -104,18 +144,47 @@ export class JwksCache {
    * when no usable key set can be had.
    */
   async getKey(kid: string | undefined, alg: string): Promise<VerificationKey> {
-    const now = this.options.clock();
-    let set = this.usableSet(now);
-    if (!set) {
-      set = await this.fetchCoalesced();
-    } else if (now >= set.freshUntil) {
-      this.options.onEvent?.({ type: 'jwks_stale', issuer: this.issuer, ageSeconds: (now - set.fetchedAt) / 1000 });
-      // Serve the stale set now; refresh behind the request so that a slow key server does not slow requests.
-      if (this.mayAttempt(now, this.options.retryAfterFailure)) this.fetchCoalesced().catch(() => {});
-    }
+    return (await this.resolve(kid, alg)).keyFor(alg);
+  }
 
-    let jwk = findKey(set, kid, alg);
-    if (!jwk) {
+  /**
+   * As {@link getKey}, but answers synchronously when the held key set has the key (every request but the first ones
+   * after a rotation); a promise only when a fetch is needed. Errors are thrown synchronously or rejected.
+   */
+  resolve(kid: string | undefined, alg: string): HeldKey | Promise<HeldKey> {
+    const now = this.options.clock();
+    const set = this.usableSet(now);
+    if (set) {
+      this.refreshIfStale(set, now);
+      const held = findKey(set, kid, alg);
+      if (held) return checkKeyAlg(held, kid, alg);
+    }
+    return this.resolveByFetching(kid, alg, set, now);
+  }
+
+  /**
+   * True while the usable key set still holds `key`: a signature verified with it is still good. False once the key
+   * set dropped it (rotation) or once no usable key set is held. Starts a background refresh when the set is stale.
+   */
+  stillHas(key: HeldKey): boolean {
+    const now = this.options.clock();
+    const set = this.usableSet(now);
+    if (!set) return false;
+    this.refreshIfStale(set, now);
+    return set.keys.has(key);
+  }
+
+  private refreshIfStale(set: KeySet, now: number): void {
+    if (now < set.freshUntil) return;
+    this.options.onEvent?.({ type: 'jwks_stale', issuer: this.issuer, ageSeconds: (now - set.fetchedAt) / 1000 });
+    // Serve the stale set now; refresh behind the request so that a slow key server does not slow requests.
+    if (this.mayAttempt(now, this.options.retryAfterFailure)) this.fetchCoalesced().catch(() => {});
+  }
+
+  private async resolveByFetching(kid: string | undefined, alg: string, held: KeySet | undefined, now: number): Promise<HeldKey> {
+    let set = held ?? (await this.fetchCoalesced());
+    let key = findKey(set, kid, alg);
+    if (!key) {
       if (this.inflight) {
         set = await this.inflight;
       } else if (this.mayAttempt(now, this.options.cooldown)) {
@@ -123,30 +192,15 @@ export class JwksCache {
       } else {
         throw new KubeAuthError('key_not_found', `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}`);
       }
-      jwk = findKey(set, kid, alg);
-      if (!jwk) throw new KubeAuthError('key_not_found', `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}`);
+      key = findKey(set, kid, alg);
+      if (!key) throw new KubeAuthError('key_not_found', `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}`);
     }
-    if (jwk.alg !== undefined && jwk.alg !== alg) {
-      // Kubernetes publishes the algorithm of each key; a token must use that one (no cross-algorithm use of a key).
-      throw new KubeAuthError('algorithm_not_allowed', `key ${kid ?? ''} is for ${jwk.alg}, the token uses ${alg}`);
-    }
-    const id = `${jwk.kid ?? ''}\u0000${alg}`;
-    let key = set.imported.get(id);
-    if (!key) {
-      key = importJWK(jwk, alg) as Promise<VerificationKey>;
-      set.imported.set(id, key);
-      key.catch(() => set.imported.delete(id));
-    }
-    try {
-      return await key;
-    } catch (cause) {
-      throw new KubeAuthError('algorithm_not_allowed', `key ${kid ?? ''} cannot verify ${alg}`, { cause });
-    }
+    return checkKeyAlg(key, kid, alg);
   }
 
   private usableSet(now: number): KeySet | undefined {
-    const set = this.cache.get<KeySet>(ENTRY);
-    return set && now < set.staleUntil ? set : undefined;
+    const set = this.current;
+    return set !== undefined && now < set.staleUntil ? set : undefined;
   }
 
   private mayAttempt(now: number, spacingSeconds: number): boolean {
@@ -198,15 +252,21 @@ export class JwksCache {
         this.options.maxMaxAge,
       );
       const now = this.options.clock();
+      // A key that is unchanged keeps its HeldKey (its import, and the validity of what it verified).
+      const previous = new Map(this.current?.all.map((k) => [k.material, k]));
+      const all = keys.map((jwk) => {
+        const material = materialOf(jwk);
+        return previous.get(material) ?? new HeldKey(jwk, material);
+      });
       const set: KeySet = {
-        byKid: new Map(keys.filter((k) => k.kid !== undefined).map((k) => [k.kid as string, k])),
-        all: keys,
+        byKid: new Map(all.filter((k) => typeof k.jwk.kid === 'string').map((k) => [k.jwk.kid as string, k])),
+        all,
+        keys: new Set(all),
         fetchedAt: now,
         freshUntil: now + maxAge * 1000,
         staleUntil: now + (maxAge + this.options.maxStaleness) * 1000,
-        imported: new Map(),
       };
-      this.cache.set(ENTRY, set, maxAge + this.options.maxStaleness);
+      this.current = set;
       this.lastFailure = undefined;
       this.options.onEvent?.({
         type: 'jwks_fetch',
@@ -235,11 +295,24 @@ export class JwksCache {
   }
 }
 
-function findKey(set: KeySet, kid: string | undefined, alg: string): JWK | undefined {
+function findKey(set: KeySet, kid: string | undefined, alg: string): HeldKey | undefined {
   if (kid !== undefined) return set.byKid.get(kid);
   // Without a kid, a key is chosen only when exactly one could fit the algorithm (as jose does).
-  const candidates = set.all.filter((k) => fitsAlgorithm(k, alg));
+  const candidates = set.all.filter((k) => fitsAlgorithm(k.jwk, alg));
   return candidates.length === 1 ? candidates[0] : undefined;
+}
+
+function checkKeyAlg(key: HeldKey, kid: string | undefined, alg: string): HeldKey {
+  if (key.jwk.alg !== undefined && key.jwk.alg !== alg) {
+    // Kubernetes publishes the algorithm of each key; a token must use that one (no cross-algorithm use of a key).
+    throw new KubeAuthError('algorithm_not_allowed', `key ${kid ?? ''} is for ${key.jwk.alg}, the token uses ${alg}`);
+  }
+  return key;
+}
+
+// Everything that makes a JWK a verification key, in a fixed order.
+function materialOf(jwk: JWK): string {
+  return JSON.stringify([jwk.kty, jwk.kid, jwk.alg, jwk.use, jwk.key_ops, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y]);
 }
 
 function fitsAlgorithm(jwk: JWK, alg: string): boolean {

@@ -1,15 +1,24 @@
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { checkAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js';
+import { checkToken, type CheckedToken } from './checked-token.js';
 import { parseServiceAccountClaims, type ClaimRequirements } from './claims.js';
 import { systemClock, type Clock } from './clock.js';
 import { KubeAuthError } from './errors.js';
 import type { EventListener } from './events.js';
 import type { FetchLike } from './http.js';
 import type { ServiceAccountIdentity } from './identity.js';
-import { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
+import { freezeIdentity } from './immutable-identity.js';
+import { JwksCache, type HeldKey, type JwksCacheOptions } from './jwks-cache.js';
+import { decodeJws, verifySignature, type DecodedJws } from './jws.js';
 import { ResultCache } from './result-cache.js';
-import { assertCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './token.js';
-import { tokenHash } from './token-hash.js';
+import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
+
+/** A verified token, as cached: the identity and the key that verified it (the entry is good while the key is held). */
+interface VerifiedEntry {
+  identity: ServiceAccountIdentity;
+  keySet: JwksCache;
+  key: HeldKey;
+}
 
 /** One trusted issuer and where its keys are. */
 export interface IssuerConfig {
@@ -41,7 +50,11 @@ export interface LocalVerifierOptions extends ClaimRequirements {
   leewaySeconds?: number;
   /** Longest token accepted, in bytes. Default 8192. */
   maxTokenBytes?: number;
-  /** Verified tokens are remembered (by hash) for this many seconds, never past `exp`. 0 disables. Default 10. */
+  /**
+   * Verified tokens are remembered (by hash of the whole token) for this many seconds, never past `exp`, and only while
+   * the key set still has the key that verified them. 0 disables. Default 3600 (a result cannot change before `exp`
+   * unless its key goes: this mostly means "until exp").
+   */
   cacheTtlSeconds?: number;
   /** Bound of the verified-token cache. Default 10000. */
   cacheMaxEntries?: number;
@@ -62,7 +75,7 @@ export class LocalVerifier {
   private readonly leeway: number;
   private readonly maxTokenBytes: number;
   private readonly cacheTtlMs: number;
-  private readonly cache: ResultCache<ServiceAccountIdentity>;
+  private readonly cache: ResultCache<VerifiedEntry>;
   private readonly clock: Clock;
   private readonly requirements: ClaimRequirements;
   private readonly onEvent: EventListener | undefined;
@@ -74,7 +87,7 @@ export class LocalVerifier {
     this.algorithms = checkAlgorithms(options.algorithms ?? DEFAULT_ALGORITHMS);
     this.leeway = options.leewaySeconds ?? 60;
     this.maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
-    this.cacheTtlMs = (options.cacheTtlSeconds ?? 10) * 1000;
+    this.cacheTtlMs = (options.cacheTtlSeconds ?? 3600) * 1000;
     this.clock = options.clock ?? systemClock;
     this.onEvent = options.onEvent;
     this.requirements = { requirePodBinding: options.requirePodBinding, requireNodeBinding: options.requireNodeBinding };
@@ -114,81 +127,88 @@ export class LocalVerifier {
   }
 
   /** Verifies a token and returns who it belongs to, or throws a {@link KubeAuthError}. */
-  async verify(token: string): Promise<ServiceAccountIdentity> {
-    assertCompactJws(token, this.maxTokenBytes);
-    const key = tokenHash(token);
-    const cached = this.cache.get(key);
-    if (this.onEvent) this.onEvent({ type: 'cache', cache: 'verified', hit: cached !== undefined });
-    if (cached) return cached;
+  async verify(token: string | CheckedToken): Promise<ServiceAccountIdentity> {
+    return this.check(token);
+  }
 
-    const { alg, iss } = peek(token);
+  /**
+   * As {@link verify}, synchronously whenever it can: a cached result, or a signature check with the issuer's key
+   * already held (node:crypto verifies on the calling thread). A promise only when keys must be fetched. Errors are
+   * thrown (or rejected) as {@link KubeAuthError}s. The returned identity is frozen: it may be shared by requests.
+   */
+  check(token: string | CheckedToken): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+    const checked = checkToken(token, this.maxTokenBytes);
+    if (this.cacheTtlMs > 0) {
+      const entry = this.cache.get(checked.hash);
+      // A verified result stays true until exp, unless the key set no longer has the key that verified it.
+      const hit = entry !== undefined && entry.keySet.stillHas(entry.key);
+      if (this.onEvent) this.onEvent({ type: 'cache', cache: 'verified', hit });
+      if (hit) return entry.identity;
+      if (entry !== undefined) this.cache.delete(checked.hash);
+    } else if (this.onEvent) {
+      this.onEvent({ type: 'cache', cache: 'verified', hit: false });
+    }
+
+    const jws = decodeJws(checked.value);
+    const alg = jws.alg;
     if (!this.algorithms.includes(alg)) throw new KubeAuthError('algorithm_not_allowed', `alg ${alg} is not allowed`);
+    const iss = jws.payload.iss;
     const keySet = typeof iss === 'string' ? this.keySets.get(iss) : undefined;
     // An unknown issuer is refused before any key is fetched, so foreign tokens cause no network traffic.
     if (!keySet) throw new KubeAuthError('issuer_mismatch', `issuer ${String(iss)} is not trusted`, { claim: 'iss' });
+    const kid = jws.header.kid;
+    if (kid !== undefined && typeof kid !== 'string') throw new KubeAuthError('key_not_found', 'kid is not a string');
+    const key = keySet.resolve(kid, alg);
+    if (key instanceof Promise) return key.then((k) => this.verifyWithKey(checked, jws, keySet, k));
+    return this.verifyWithKey(checked, jws, keySet, key);
+  }
 
+  private verifyWithKey(checked: CheckedToken, jws: DecodedJws, keySet: JwksCache, key: HeldKey): ServiceAccountIdentity {
+    if (!verifySignature(jws, key.forAlg(jws.alg))) throw new KubeAuthError('signature_invalid');
     const now = this.clock();
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, (header) => keySet.getKey(header.kid, header.alg), {
-        issuer: keySet.issuer,
-        audience: this.audiences,
-        algorithms: this.algorithms,
-        clockTolerance: this.leeway,
-        currentDate: new Date(now),
-        requiredClaims: ['exp', 'iat', 'sub'],
-      }));
-    } catch (err) {
-      throw mapJoseError(err);
-    }
+    const payload = jws.payload;
+    checkRegisteredClaims(payload, keySet.issuer, this.audiences, now, this.leeway);
     if ((payload.iat as number) > now / 1000 + this.leeway) {
       throw new KubeAuthError('token_not_yet_valid', 'iat is in the future', { claim: 'iat' });
     }
     const tokenAudiences = [payload.aud ?? []].flat();
-    const identity = parseServiceAccountClaims(
-      payload,
-      this.audiences.filter((a) => tokenAudiences.includes(a)),
-      this.requirements,
+    const identity = freezeIdentity(
+      parseServiceAccountClaims(
+        payload as JWTPayload,
+        this.audiences.filter((a) => tokenAudiences.includes(a)),
+        this.requirements,
+      ),
     );
-    if (this.cacheTtlMs > 0) this.cache.set(key, identity, Math.min(now + this.cacheTtlMs, (payload.exp as number) * 1000));
+    if (this.cacheTtlMs > 0) {
+      this.cache.set(checked.hash, { identity, keySet, key }, Math.min(now + this.cacheTtlMs, (payload.exp as number) * 1000));
+    }
     return identity;
   }
 }
 
-/** The unverified `alg` and `iss`, read only to choose a key set; the signature check follows. */
-function peek(token: string): { alg: string; iss: unknown } {
-  try {
-    const header = decodeProtectedHeader(token);
-    const payload = decodeJwt(token);
-    if (typeof header.alg !== 'string') throw new Error('no alg');
-    return { alg: header.alg, iss: payload.iss };
-  } catch (cause) {
-    throw new KubeAuthError('token_malformed', 'the token header or payload cannot be decoded', { cause });
+/**
+ * The registered claims, checked as jose's `jwtVerify` checks them (same order, same outcome: the differential test
+ * holds the two to one verdict): presence of iss, aud, sub, iat, exp; iss and aud; numeric times; nbf and exp with
+ * leeway. A missing aud is `audience_mismatch` (a token minted for no audience is not meant for ours).
+ */
+function checkRegisteredClaims(payload: Record<string, unknown>, issuer: string, audiences: string[], now: number, leeway: number): void {
+  for (const claim of ['iss', 'aud', 'sub', 'iat', 'exp'] as const) {
+    if (!Object.hasOwn(payload, claim)) {
+      throw new KubeAuthError(claim === 'aud' ? 'audience_mismatch' : 'claim_invalid', `missing required "${claim}" claim`, { claim });
+    }
   }
-}
-
-const CLAIM_REASONS = {
-  iss: 'issuer_mismatch',
-  aud: 'audience_mismatch',
-  nbf: 'token_not_yet_valid',
-  iat: 'token_not_yet_valid',
-  exp: 'token_expired',
-} as const;
-
-function mapJoseError(err: unknown): KubeAuthError {
-  if (err instanceof KubeAuthError) return err;
-  if (err instanceof joseErrors.JWTExpired) return new KubeAuthError('token_expired', undefined, { claim: 'exp', cause: err });
-  if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    const claim = String(err.claim);
-    // A missing claim is claim_invalid, except aud: a token minted for no audience is not meant for ours.
-    // A time claim that is not a number is malformed, not expired or early.
-    const code =
-      (err.reason === 'missing' && claim !== 'aud') || err.reason === 'invalid'
-        ? undefined
-        : CLAIM_REASONS[claim as keyof typeof CLAIM_REASONS];
-    return new KubeAuthError(code ?? 'claim_invalid', err.message, { claim, cause: err });
+  if (payload.iss !== issuer) throw new KubeAuthError('issuer_mismatch', 'unexpected "iss" claim value', { claim: 'iss' });
+  const aud = payload.aud;
+  const audienceOk = typeof aud === 'string' ? audiences.includes(aud) : Array.isArray(aud) && audiences.some((a) => aud.includes(a));
+  if (!audienceOk) throw new KubeAuthError('audience_mismatch', 'unexpected "aud" claim value', { claim: 'aud' });
+  const seconds = Math.floor(now / 1000);
+  if (typeof payload.iat !== 'number') throw new KubeAuthError('claim_invalid', '"iat" claim must be a number', { claim: 'iat' });
+  const nbf = payload.nbf;
+  if (nbf !== undefined) {
+    if (typeof nbf !== 'number') throw new KubeAuthError('claim_invalid', '"nbf" claim must be a number', { claim: 'nbf' });
+    if (nbf > seconds + leeway) throw new KubeAuthError('token_not_yet_valid', '"nbf" claim timestamp check failed', { claim: 'nbf' });
   }
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new KubeAuthError('signature_invalid', undefined, { cause: err });
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new KubeAuthError('algorithm_not_allowed', err.message, { cause: err });
-  return new KubeAuthError('token_malformed', err instanceof Error ? err.message : undefined, { cause: err });
+  const exp = payload.exp;
+  if (typeof exp !== 'number') throw new KubeAuthError('claim_invalid', '"exp" claim must be a number', { claim: 'exp' });
+  if (exp <= seconds - leeway) throw new KubeAuthError('token_expired', '"exp" claim timestamp check failed', { claim: 'exp' });
 }

@@ -3,9 +3,10 @@ import { systemClock, type Clock } from './clock.js';
 import { KubeAuthError, type ReasonCode } from './errors.js';
 import type { EventListener } from './events.js';
 import { parseServiceAccountUsername, type ServiceAccountIdentity } from './identity.js';
+import { checkToken, type CheckedToken } from './checked-token.js';
+import { freezeIdentity } from './immutable-identity.js';
 import { ResultCache } from './result-cache.js';
-import { assertCompactJws, DEFAULT_MAX_TOKEN_BYTES } from './token.js';
-import { tokenHash } from './token-hash.js';
+import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
 
 /** Creates TokenReviews. The default talks to the API server through `@kubernetes/client-node`. */
 export interface TokenReviewClient {
@@ -30,8 +31,13 @@ export interface TokenReviewVerifierOptions {
   cacheTtlSeconds?: number;
   /** Rejections are remembered this long, so a replayed bad token does not hammer the API server. Default 5. 0 disables. */
   negativeCacheTtlSeconds?: number;
-  /** Bound of the result cache. Default 10000. */
+  /** Bound of the cache of successful reviews. Default 10000. */
   cacheMaxEntries?: number;
+  /**
+   * Bound of the cache of rejections, apart from successes: a flood of distinct bad tokens fills this one only, and
+   * valid callers stay cached. Default 10000.
+   */
+  negativeCacheMaxEntries?: number;
   /** Time-out of one review, in milliseconds. Default 5000. */
   timeoutMs?: number;
   maxTokenBytes?: number;
@@ -68,7 +74,11 @@ export class TokenReviewVerifier {
     this.negativeTtlMs = (options.negativeCacheTtlSeconds ?? 5) * 1000;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
-    this.cache = new ResultCache({ maxEntries: options.cacheMaxEntries ?? 10_000, clock: this.clock });
+    this.cache = new ResultCache({
+      maxEntries: options.cacheMaxEntries ?? 10_000,
+      maxRejections: options.negativeCacheMaxEntries ?? 10_000,
+      clock: this.clock,
+    });
   }
 
   /** How many TokenReviews were sent to the API server. */
@@ -82,22 +92,30 @@ export class TokenReviewVerifier {
   }
 
   /** Reviews a token and returns who it belongs to, or throws a {@link KubeAuthError}. */
-  async verify(token: string): Promise<ServiceAccountIdentity> {
+  async verify(token: string | CheckedToken): Promise<ServiceAccountIdentity> {
+    return this.check(token);
+  }
+
+  /** As {@link verify}, synchronously on a cached result; a promise when the API server must be asked. */
+  check(token: string | CheckedToken): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     // Shape is checked first so that garbage never costs the API server anything.
-    assertCompactJws(token, this.maxTokenBytes);
-    const key = tokenHash(token);
-    let outcome = this.cache.get(key);
+    const checked = checkToken(token, this.maxTokenBytes);
+    const key = checked.hash;
+    const outcome = this.cache.get(key);
     this.options.onEvent?.({ type: 'cache', cache: 'token_review', hit: outcome !== undefined });
-    if (!outcome) {
-      let pending = this.inflight.get(key);
-      if (!pending) {
-        pending = this.review(token, key).finally(() => this.inflight.delete(key));
-        this.inflight.set(key, pending);
-      }
-      outcome = await pending;
+    if (outcome) {
+      if (!outcome.ok) throw outcome.error;
+      return outcome.identity;
     }
-    if (!outcome.ok) throw outcome.error;
-    return outcome.identity;
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.review(checked.value, key).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending.then((result) => {
+      if (!result.ok) throw result.error;
+      return result.identity;
+    });
   }
 
   private async review(token: string, key: string): Promise<Outcome> {
@@ -132,7 +150,8 @@ export class TokenReviewVerifier {
     const expiresAt = outcome.ok
       ? Math.min(now + this.ttlMs, outcome.identity.expiresAt?.getTime() ?? now + this.ttlMs)
       : now + this.negativeTtlMs;
-    this.cache.set(key, outcome, expiresAt);
+    if (outcome.ok) freezeIdentity(outcome.identity);
+    this.cache.set(key, outcome, expiresAt, !outcome.ok);
     return outcome;
   }
 

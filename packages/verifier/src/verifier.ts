@@ -1,5 +1,7 @@
+import type { CheckedToken } from './checked-token.js';
 import { KubeAuthError } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
+import { freezeIdentity } from './immutable-identity.js';
 import type { LocalVerifier } from './local-verifier.js';
 import type { TokenReviewVerifier } from './token-review.js';
 
@@ -18,7 +20,12 @@ export interface VerifyOptions {
 /** What the express middleware and services call: a token in, an identity out, or a {@link KubeAuthError}. */
 export interface Verifier {
   readonly mode: VerificationMode;
-  verify(token: string, options?: VerifyOptions): Promise<ServiceAccountIdentity>;
+  verify(token: string | CheckedToken, options?: VerifyOptions): Promise<ServiceAccountIdentity>;
+  /**
+   * Optional. As `verify`, but returns the identity synchronously when it can (a cache hit: a repeat caller), a
+   * promise otherwise; errors are thrown or rejected. Adapters use it to answer repeat callers without a promise.
+   */
+  check?(token: string | CheckedToken, options?: VerifyOptions): ServiceAccountIdentity | Promise<ServiceAccountIdentity>;
 }
 
 /** Options of {@link ServiceAccountVerifier}. */
@@ -44,24 +51,38 @@ export class ServiceAccountVerifier implements Verifier {
     if (this.mode === 'tokenreview' && !this.tokenReview) throw new Error('tokenreview mode needs a TokenReviewVerifier');
   }
 
-  async verify(token: string, options: VerifyOptions = {}): Promise<ServiceAccountIdentity> {
-    if (this.mode === 'tokenreview') return (this.tokenReview as TokenReviewVerifier).verify(token);
-    const identity = await (this.local as LocalVerifier).verify(token);
+  async verify(token: string | CheckedToken, options: VerifyOptions = {}): Promise<ServiceAccountIdentity> {
+    return this.check(token, options);
+  }
+
+  check(token: string | CheckedToken, options: VerifyOptions = {}): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+    if (this.mode === 'tokenreview') return (this.tokenReview as TokenReviewVerifier).check(token);
+    const identity = (this.local as LocalVerifier).check(token);
     if (!options.revocationSensitive) return identity;
+    if (identity instanceof Promise) return identity.then((local) => this.confirm(token, local));
+    return this.confirm(token, identity);
+  }
+
+  private confirm(token: string | CheckedToken, identity: ServiceAccountIdentity): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     if (!this.tokenReview) {
       // A route that asks for revocation checks must never silently get less.
       throw new KubeAuthError('tokenreview_unavailable', 'this route needs TokenReview, and no TokenReview client is configured');
     }
-    const reviewed = await this.tokenReview.verify(token);
-    // Both views must describe the same caller; a disagreement means the object the token names is not the one that
-    // exists now (e.g. a ServiceAccount recreated with a new uid).
-    if (
-      reviewed.username !== identity.username ||
-      (reviewed.serviceAccount.uid && reviewed.serviceAccount.uid !== identity.serviceAccount.uid) ||
-      reviewed.pod?.uid !== identity.pod?.uid
-    ) {
-      throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
-    }
-    return { ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' };
+    const reviewed = this.tokenReview.check(token);
+    if (reviewed instanceof Promise) return reviewed.then((r) => combine(identity, r));
+    return combine(identity, reviewed);
   }
+}
+
+function combine(identity: ServiceAccountIdentity, reviewed: ServiceAccountIdentity): ServiceAccountIdentity {
+  // Both views must describe the same caller; a disagreement means the object the token names is not the one that
+  // exists now (e.g. a ServiceAccount recreated with a new uid).
+  if (
+    reviewed.username !== identity.username ||
+    (reviewed.serviceAccount.uid && reviewed.serviceAccount.uid !== identity.serviceAccount.uid) ||
+    reviewed.pod?.uid !== identity.pod?.uid
+  ) {
+    throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
+  }
+  return freezeIdentity({ ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' });
 }
