@@ -136,7 +136,7 @@ export function profileMarkdown(summary: ProfileSummary): string {
   const f = (v: number, d: number) => v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
   return [
     `**${summary.label}**: ${f(summary.rps, 0)} req/s, ${f(summary.busyMicrosPerRequest, 1)} µs sampled CPU per request, of which ` +
-      `${f(summary.verifierMicrosPerRequest, 2)} µs under a verifier frame.`,
+      `${f(summary.verifierMicrosPerRequest, 2)} µs in the verifier and what it calls.`,
     '',
     '| self µs/req | share | frame |',
     '| ---: | ---: | --- |',

@@ -14,7 +14,6 @@ import { LocalVerifier } from './local-verifier.js';
 import { AUDIENCE, fakeClock, FakeIssuer, ISSUER, kubernetesClaims, T0 } from './test-support.js';
 
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
-type Alg = (typeof ALGS)[number];
 const LEEWAY = 60;
 
 interface Signer {
