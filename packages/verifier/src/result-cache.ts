@@ -1,3 +1,4 @@
+import NodeCache from 'node-cache';
 import type { Clock } from './clock.js';
 
 /** Options of {@link ResultCache}. */
@@ -15,37 +16,44 @@ export interface ResultCacheOptions {
 interface Entry<T> {
   value: T;
   expiresAt: number;
-  rejected: boolean;
 }
 
-// When a pool is full, expired entries are swept at most this often (a sweep walks the whole map).
+// When a pool is full, expired entries are swept at most this often (a sweep walks the whole pool).
 const SWEEP_INTERVAL_MS = 1000;
+// node-cache's own purge only reclaims memory; freshness is judged against the injected clock on every read.
+const PURGE_PERIOD_SECONDS = 30;
 
 /**
  * A bounded cache of verification results, keyed by a token hash, whose entries never outlive the instant the caller
  * gives (at most the token's `exp`). Expiry is judged against the injected clock on every read. Accepted results and
- * rejections have separate bounds. A plain Map: a hit is one lookup and one comparison, with no allocation.
+ * rejections live in two node-cache pools with separate bounds (`useClones: false`: a hit is a lookup, no copy).
  */
 export class ResultCache<T> {
-  private readonly entries = new Map<string, Entry<T>>();
+  private readonly pools: { readonly accepted: NodeCache; readonly rejected: NodeCache };
   private readonly clock: Clock;
-  private readonly maxEntries: number;
-  private readonly maxRejections: number;
-  private accepted = 0;
-  private rejected = 0;
   private lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: ResultCacheOptions) {
     this.clock = options.clock;
-    this.maxEntries = bound(options.maxEntries, 'maxEntries');
-    this.maxRejections = bound(options.maxRejections ?? options.maxEntries, 'maxRejections');
+    const pool = (maxKeys: number) =>
+      new NodeCache({ useClones: false, checkperiod: PURGE_PERIOD_SECONDS, deleteOnExpire: true, maxKeys });
+    this.pools = {
+      accepted: pool(bound(options.maxEntries, 'maxEntries')),
+      rejected: pool(bound(options.maxRejections ?? options.maxEntries, 'maxRejections')),
+    };
   }
 
   get(key: string): T | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
+    // The repeat caller's path: one lookup in the accepted pool.
+    let pool = this.pools.accepted;
+    let entry = pool.get<Entry<T>>(key);
+    if (entry === undefined) {
+      pool = this.pools.rejected;
+      entry = pool.get<Entry<T>>(key);
+      if (entry === undefined) return undefined;
+    }
     if (this.clock() >= entry.expiresAt) {
-      this.remove(key, entry);
+      pool.del(key);
       return undefined;
     }
     return entry.value;
@@ -57,50 +65,61 @@ export class ResultCache<T> {
    */
   set(key: string, value: T, expiresAt: number, rejected = false): boolean {
     const now = this.clock();
-    if (!(expiresAt > now)) return false;
-    const previous = this.entries.get(key);
-    if (previous) this.remove(key, previous);
-    if (!this.hasRoom(rejected, now)) return false;
-    this.entries.set(key, { value, expiresAt, rejected });
-    if (rejected) this.rejected++;
-    else this.accepted++;
-    return true;
+    const ttlMs = expiresAt - now;
+    if (!(ttlMs > 0)) return false;
+    this.delete(key);
+    const pool = rejected ? this.pools.rejected : this.pools.accepted;
+    if (!this.hasRoom(pool, now)) return false;
+    try {
+      return pool.set<Entry<T>>(key, { value, expiresAt }, Math.ceil(ttlMs / 1000));
+    } catch {
+      // ECACHEFULL: the bound holds; this result is simply recomputed next time.
+      return false;
+    }
   }
 
   delete(key: string): void {
-    const entry = this.entries.get(key);
-    if (entry) this.remove(key, entry);
+    this.pools.accepted.del(key);
+    this.pools.rejected.del(key);
   }
 
-  /** Entries held, both pools (expired ones count until a read or a sweep removes them). */
+  /** Entries held, both pools (expired ones count until a read, a sweep or node-cache's purge removes them). */
   get size(): number {
-    return this.entries.size;
+    return this.pools.accepted.getStats().keys + this.pools.rejected.getStats().keys;
   }
 
   /** Rejections held (part of {@link size}). */
   get rejections(): number {
-    return this.rejected;
+    return this.pools.rejected.getStats().keys;
   }
 
   /** Drops every entry for which `stale` is true (e.g. results verified with a key that is gone). */
   sweep(stale: (value: T) => boolean): void {
-    for (const [key, entry] of this.entries) if (stale(entry.value)) this.remove(key, entry);
+    for (const pool of [this.pools.accepted, this.pools.rejected]) {
+      for (const key of pool.keys()) {
+        const entry = pool.get<Entry<T>>(key);
+        if (entry !== undefined && stale(entry.value)) pool.del(key);
+      }
+    }
   }
 
-  private hasRoom(rejected: boolean, now: number): boolean {
-    const full = () => (rejected ? this.rejected >= this.maxRejections : this.accepted >= this.maxEntries);
+  /** Stops node-cache's purge timers (they are unref'd, so this is only needed for tidy tests). */
+  close(): void {
+    this.pools.accepted.close();
+    this.pools.rejected.close();
+  }
+
+  private hasRoom(pool: NodeCache, now: number): boolean {
+    const full = () => pool.getStats().keys >= (pool.options.maxKeys ?? Number.POSITIVE_INFINITY);
     if (!full()) return true;
     if (now - this.lastSweep >= SWEEP_INTERVAL_MS) {
       this.lastSweep = now;
-      for (const [key, entry] of this.entries) if (now >= entry.expiresAt) this.remove(key, entry);
+      for (const key of pool.keys()) {
+        const entry = pool.get<Entry<T>>(key);
+        if (entry !== undefined && now >= entry.expiresAt) pool.del(key);
+      }
     }
     return !full();
-  }
-
-  private remove(key: string, entry: Entry<T>): void {
-    this.entries.delete(key);
-    if (entry.rejected) this.rejected--;
-    else this.accepted--;
   }
 }
 
