@@ -28,6 +28,7 @@ export interface KubeAuthConfig {
   algorithms: string[];
   leewaySeconds: number;
   requirePodBinding: boolean;
+  requireNodeBinding: boolean;
   maxTokenBytes: number;
   cacheTtlSeconds: number;
   cacheMaxEntries: number;
@@ -36,6 +37,9 @@ export interface KubeAuthConfig {
   jwksMaxAgeSeconds: number;
   tokenReviewCacheTtlSeconds: number;
   tokenReviewNegativeCacheTtlSeconds: number;
+  tokenReviewMaxInflight: number;
+  /** In `tokenreview` mode, verify tokens offline before reviewing them (see {@link ServiceAccountVerifierOptions.local}). */
+  tokenReviewPrecheck: boolean;
   timeoutMs: number;
 }
 
@@ -149,14 +153,17 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
     algorithms,
     leewaySeconds: int('K8S_AUTH_LEEWAY_SECONDS', 60, 0, 600),
     requirePodBinding: bool('K8S_AUTH_REQUIRE_POD_BINDING', false),
+    requireNodeBinding: bool('K8S_AUTH_REQUIRE_NODE_BINDING', false),
     maxTokenBytes: int('K8S_AUTH_MAX_TOKEN_BYTES', DEFAULT_MAX_TOKEN_BYTES, 512, 65_536),
     cacheTtlSeconds: int('K8S_AUTH_CACHE_TTL_SECONDS', 10, 0, 3600),
     cacheMaxEntries: int('K8S_AUTH_CACHE_MAX_ENTRIES', 10_000, 1, 10_000_000),
-    jwksCooldownSeconds: int('K8S_AUTH_JWKS_COOLDOWN_SECONDS', 30, 1, 3600),
+    jwksCooldownSeconds: int('K8S_AUTH_JWKS_COOLDOWN_SECONDS', 5, 1, 3600),
     jwksMaxStalenessSeconds: int('K8S_AUTH_JWKS_MAX_STALENESS_SECONDS', 3600, 0, 7 * 86_400),
     jwksMaxAgeSeconds: int('K8S_AUTH_JWKS_MAX_AGE_SECONDS', 3600, 10, 86_400),
     tokenReviewCacheTtlSeconds: int('K8S_AUTH_TOKENREVIEW_CACHE_TTL_SECONDS', 10, 0, 300),
     tokenReviewNegativeCacheTtlSeconds: int('K8S_AUTH_TOKENREVIEW_NEGATIVE_CACHE_TTL_SECONDS', 5, 0, 300),
+    tokenReviewMaxInflight: int('K8S_AUTH_TOKENREVIEW_MAX_INFLIGHT', 100, 1, 100_000),
+    tokenReviewPrecheck: bool('K8S_AUTH_TOKENREVIEW_PRECHECK', true),
     timeoutMs: int('K8S_AUTH_TIMEOUT_MS', 5000, 100, 60_000),
   };
 }
@@ -188,7 +195,7 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
       tokenSource: config.tokenFile ? new FileTokenSource({ path: config.tokenFile, clock: deps.clock }) : undefined,
     });
   const local =
-    config.mode === 'local'
+    config.mode === 'local' || config.tokenReviewPrecheck
       ? new LocalVerifier({
           issuers: config.issuers,
           audience: config.audiences,
@@ -199,6 +206,7 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
           cacheTtlSeconds: config.cacheTtlSeconds,
           cacheMaxEntries: config.cacheMaxEntries,
           requirePodBinding: config.requirePodBinding,
+          requireNodeBinding: config.requireNodeBinding,
           jwks: {
             cooldown: config.jwksCooldownSeconds,
             maxStaleness: config.jwksMaxStalenessSeconds,
@@ -209,27 +217,48 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
           onEvent: deps.onEvent,
         })
       : undefined;
-  // Built in both modes: local mode uses it for revocation-sensitive routes.
-  const tokenReview = new TokenReviewVerifier({
-    client: deps.tokenReviewClient ?? deps.kubeConfig ?? loadKubeConfig(config.kubeconfig),
-    audience: config.audiences,
-    requirePodBinding: config.requirePodBinding,
-    cacheTtlSeconds: config.tokenReviewCacheTtlSeconds,
-    negativeCacheTtlSeconds: config.tokenReviewNegativeCacheTtlSeconds,
-    cacheMaxEntries: config.cacheMaxEntries,
-    timeoutMs: config.timeoutMs,
-    maxTokenBytes: config.maxTokenBytes,
-    clock: deps.clock,
-    onEvent: deps.onEvent,
-  });
+  // TokenReview mode needs an API server; local mode builds a client only when one is configured (a kubeconfig, an
+  // injected client, or running in a pod), for revocation-sensitive routes. Never the silent http://localhost:8080
+  // that client-node falls back to when it finds nothing.
+  const client = deps.tokenReviewClient ?? deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  if (!client && config.mode === 'tokenreview') {
+    throw new ConfigError(
+      'K8S_AUTH_KUBECONFIG',
+      'tokenreview mode needs the API server: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG',
+    );
+  }
+  const tokenReview = client
+    ? new TokenReviewVerifier({
+        client,
+        audience: config.audiences,
+        requirePodBinding: config.requirePodBinding,
+        requireNodeBinding: config.requireNodeBinding,
+        cacheTtlSeconds: config.tokenReviewCacheTtlSeconds,
+        negativeCacheTtlSeconds: config.tokenReviewNegativeCacheTtlSeconds,
+        cacheMaxEntries: config.cacheMaxEntries,
+        maxInflight: config.tokenReviewMaxInflight,
+        timeoutMs: config.timeoutMs,
+        maxTokenBytes: config.maxTokenBytes,
+        clock: deps.clock,
+        onEvent: deps.onEvent,
+      })
+    : undefined;
   const verifier = new ServiceAccountVerifier({ mode: config.mode, local, tokenReview });
   const policy = new Policy({ allow: config.allow, allowGroups: config.allowGroups });
   return {
     config,
     verifier,
     policy,
-    middleware: (options = {}) =>
-      kubeAuth({ verifier, policy, header: config.header, maxTokenBytes: config.maxTokenBytes, ...options }),
+    middleware: (options = {}) => {
+      if (options.revocationSensitive && !verifier.canReview) {
+        // Routes are built at start-up: refuse to start rather than fail every request of this route.
+        throw new ConfigError(
+          'K8S_AUTH_KUBECONFIG',
+          'a revocation-sensitive route needs TokenReview: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG',
+        );
+      }
+      return kubeAuth({ verifier, policy, header: config.header, maxTokenBytes: config.maxTokenBytes, ...options });
+    },
   };
 }
 
@@ -238,9 +267,18 @@ export function kubeAuthFromEnv(env: Env = process.env, deps: KubeAuthDependenci
   return createKubeAuth(loadConfig(env), deps);
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
+/**
+ * The kubeconfig for TokenReview: the given file, else what `KubeConfig.loadFromDefault()` finds ($KUBECONFIG,
+ * ~/.kube/config, in-cluster credentials). Undefined when it finds none: client-node would then silently point at
+ * http://localhost:8080.
+ */
+function loadKubeConfig(path: string | undefined): KubeConfig | undefined {
   const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+  if (path) {
+    kc.loadFromFile(path);
+    return kc;
+  }
+  kc.loadFromDefault();
+  const cluster = kc.getCurrentCluster();
+  return !cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080') ? undefined : kc;
 }

@@ -14,9 +14,21 @@ export const REASONS = {
   token_not_yet_valid: { kind: 'invalid', description: 'nbf or iat is in the future (beyond the leeway)' },
   claim_invalid: { kind: 'invalid', description: 'a required claim is missing or inconsistent' },
   key_not_found: { kind: 'invalid', description: 'no key with this kid exists in the key set, even after a refetch' },
+  key_unusable: {
+    kind: 'misconfigured',
+    description: 'the key set holds a key for this kid that cannot be imported (malformed or unsupported JWK)',
+  },
   jwks_unavailable: { kind: 'unavailable', description: 'the key set cannot be fetched and no usable copy is cached' },
+  issuer_misconfigured: {
+    kind: 'misconfigured',
+    description: 'the issuer cannot be used as configured (e.g. its discovered jwks_uri is on another origin)',
+  },
   tokenreview_rejected: { kind: 'invalid', description: 'the API server says the token is not authenticated' },
   tokenreview_unavailable: { kind: 'unavailable', description: 'the API server cannot be reached or failed' },
+  tokenreview_overloaded: {
+    kind: 'unavailable',
+    description: 'too many TokenReviews are in flight (tokenReviewMaxInflight); retry shortly',
+  },
   tokenreview_forbidden: {
     kind: 'unavailable',
     description: 'this service may not create TokenReviews (bind it to system:auth-delegator)',
@@ -27,10 +39,11 @@ export const REASONS = {
 
 /**
  * How a reason is answered: `unauthenticated` (no credentials, 401), `invalid` (bad credentials, 401),
- * `forbidden` (good credentials, not allowed, 403), `unavailable` (we cannot decide right now, 503).
- * An outage is never reported as an invalid token, and never lets a request through.
+ * `forbidden` (good credentials, not allowed, 403), `unavailable` (we cannot decide right now, 503 with
+ * `Retry-After`), `misconfigured` (we cannot decide until an operator fixes the configuration or the issuer: 500, no
+ * retry hint). An outage is never reported as an invalid token, and never lets a request through.
  */
-export type ReasonKind = 'unauthenticated' | 'invalid' | 'forbidden' | 'unavailable';
+export type ReasonKind = 'unauthenticated' | 'invalid' | 'forbidden' | 'unavailable' | 'misconfigured';
 
 /** A stable reason code: see {@link REASONS}. */
 export type ReasonCode = keyof typeof REASONS;

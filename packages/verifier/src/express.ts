@@ -49,7 +49,7 @@ export interface KubeAuthMiddlewareOptions {
   onDecision?: (event: AuthDecisionEvent) => void;
   /**
    * Writes the response for a rejected request instead of the RFC 6750 default. `error.code` is the reason and
-   * `error.kind` how it should be answered (`unauthenticated`, `invalid`, `forbidden`, `unavailable`).
+   * `error.kind` how it should be answered (`unauthenticated`, `invalid`, `forbidden`, `unavailable`, `misconfigured`).
    */
   onReject?: (req: Request, res: Response, error: KubeAuthError) => void;
 }
@@ -164,6 +164,10 @@ export function rfc6750(res: Response, error: KubeAuthError, realm: string, sche
     case 'unavailable':
       res.setHeader('Retry-After', '5');
       res.status(503).json({ error: 'temporarily_unavailable', reason: error.code });
+      return;
+    case 'misconfigured':
+      // Permanent until an operator acts: no Retry-After, so clients do not hammer a service that cannot recover.
+      res.status(500).json({ error: 'server_error', reason: error.code });
       return;
   }
 }

@@ -17,15 +17,28 @@ export { JwksCache, HeldKey, type JwksCacheOptions, type VerificationKey } from 
 export {
   parseServiceAccountUsername,
   serviceAccountGroups,
+  acceptedAudiences,
+  cacheUntil,
+  checkBinding,
+  identityFromClaims,
+  identityFromReview,
+  identityToUserInfo,
+  sameCaller,
+  EXTRA_PREFIX,
+  type BindingRequirements,
   type BoundObject,
+  type ReviewContext,
+  type ReviewedUser,
   type ServiceAccountIdentity,
 } from './identity.js';
 export { parseServiceAccountClaims, type ClaimRequirements } from './claims.js';
+export { numberOption, type NumberBounds } from './options.js';
 export { LocalVerifier, type LocalVerifierOptions, type IssuerConfig, type JwksTuning } from './local-verifier.js';
 export {
   TokenReviewVerifier,
   tokenReviewClient,
   type TokenReviewClient,
+  type TokenReviewRequestOptions,
   type TokenReviewVerifierOptions,
 } from './token-review.js';
 export {

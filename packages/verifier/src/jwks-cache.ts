@@ -6,6 +6,7 @@ import { KubeAuthError } from './errors.js';
 import type { EventListener } from './events.js';
 import { readJson, type FetchLike } from './http.js';
 import { importVerificationKey, type SignatureKey } from './jws.js';
+import { numberOption } from './options.js';
 
 /** A verification key: a node:crypto public `KeyObject`, imported once per key (and kept across refetches). */
 export type VerificationKey = KeyObject;
@@ -34,7 +35,9 @@ export class HeldKey {
         this.keyObject = imported.keyObject;
         prepared = imported.signatureKey;
       } catch (cause) {
-        prepared = new KubeAuthError('algorithm_not_allowed', `key ${this.jwk.kid ?? ''} cannot verify ${alg}`, { cause });
+        // checkKeyAlg has matched the key's alg, type and curve to the token's: the published key itself is broken
+        // or unsupported (bad material, a short RSA modulus, key_ops without verify). The issuer must fix it.
+        prepared = new KubeAuthError('key_unusable', `key ${this.jwk.kid ?? '(no kid)'} cannot be imported for ${alg}`, { cause });
       }
       this.byAlg.set(alg, prepared);
     }
@@ -63,7 +66,12 @@ export interface JwksCacheOptions {
   /** Bounds applied to the server's `max-age`. Defaults 10 and 3600. */
   minMaxAge?: number;
   maxMaxAge?: number;
-  /** An unknown `kid` causes at most one refetch per this many seconds. Default 30. */
+  /**
+   * An unknown `kid` causes at most one refetch per this many seconds. A token whose `kid` is unknown within the
+   * cooldown waits for the next refetch it allows when that comes within `timeoutMs` (so a freshly rotated key is
+   * not refused); otherwise it is `key_not_found` at once. Default 5, so that with the default time-out no valid
+   * token is refused after a rotation.
+   */
   cooldown?: number;
   /** After a failed fetch, no new attempt for this many seconds (requests meanwhile fail fast). Default 5. */
   retryAfterFailure?: number;
@@ -71,6 +79,11 @@ export interface JwksCacheOptions {
   maxStaleness?: number;
   /** Time-out of one discovery or key-set request, in milliseconds. Default 5000. */
   timeoutMs?: number;
+  /**
+   * Longest a token with an unknown `kid` waits, in milliseconds, for the next refetch the cooldown allows; when that
+   * refetch is further away, the token is `key_not_found` at once. Default `timeoutMs`. 0 never waits.
+   */
+  unknownKidWaitMs?: number;
   onEvent?: EventListener;
 }
 
@@ -98,6 +111,8 @@ export class JwksCache {
   // staleness bound are judged against the injected clock.
   private current: KeySet | undefined;
   private inflight: Promise<KeySet> | undefined;
+  /** The refetch that tokens with an unknown kid wait for while the cooldown runs. */
+  private scheduled: Promise<KeySet> | undefined;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private lastFailure: { at: number; error: KubeAuthError } | undefined;
   private fetchCount = 0;
@@ -105,17 +120,21 @@ export class JwksCache {
   constructor(options: JwksCacheOptions) {
     this.issuer = options.issuer;
     this.jwksUri = options.jwksUri;
+    const num = (name: keyof JwksCacheOptions, fallback: number, min = 0) =>
+      numberOption(name, options[name] as number | undefined, fallback, { min });
+    const timeoutMs = num('timeoutMs', 5000, 1);
     this.options = {
       issuer: options.issuer,
       fetch: options.fetch,
       clock: options.clock ?? systemClock,
-      defaultMaxAge: options.defaultMaxAge ?? 300,
-      minMaxAge: options.minMaxAge ?? 10,
-      maxMaxAge: options.maxMaxAge ?? 3600,
-      cooldown: options.cooldown ?? 30,
-      retryAfterFailure: options.retryAfterFailure ?? 5,
-      maxStaleness: options.maxStaleness ?? 3600,
-      timeoutMs: options.timeoutMs ?? 5000,
+      defaultMaxAge: num('defaultMaxAge', 300),
+      minMaxAge: num('minMaxAge', 10),
+      maxMaxAge: num('maxMaxAge', 3600),
+      cooldown: num('cooldown', 5),
+      retryAfterFailure: num('retryAfterFailure', 5),
+      maxStaleness: num('maxStaleness', 3600),
+      timeoutMs,
+      unknownKidWaitMs: num('unknownKidWaitMs', timeoutMs),
       onEvent: options.onEvent,
     };
   }
@@ -140,8 +159,9 @@ export class JwksCache {
 
   /**
    * The key for a token's `kid` and `alg`. Throws `key_not_found` when the key set has no such key even after the
-   * refetch that the cooldown allows, `algorithm_not_allowed` when the key is not for `alg`, and `jwks_unavailable`
-   * when no usable key set can be had.
+   * refetch that the cooldown allows, `algorithm_not_allowed` when the key is not for `alg`, `key_unusable` when the
+   * published key cannot be imported, `jwks_unavailable` when no usable key set can be had, and
+   * `issuer_misconfigured` when discovery points the key set at another origin.
    */
   async getKey(kid: string | undefined, alg: string): Promise<VerificationKey> {
     return (await this.resolve(kid, alg)).keyFor(alg);
@@ -185,17 +205,39 @@ export class JwksCache {
     let set = held ?? (await this.fetchCoalesced());
     let key = findKey(set, kid, alg);
     if (!key) {
-      if (this.inflight) {
-        set = await this.inflight;
-      } else if (this.mayAttempt(now, this.options.cooldown)) {
-        set = await this.fetchCoalesced();
-      } else {
-        throw new KubeAuthError('key_not_found', `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}`);
-      }
+      set = await this.refetchForUnknownKid(now, kid, alg);
       key = findKey(set, kid, alg);
       if (!key) throw new KubeAuthError('key_not_found', `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}`);
     }
     return checkKeyAlg(key, kid, alg);
+  }
+
+  /**
+   * The key set after the refetch an unknown `kid` may cause: the one in flight, one now if the cooldown allows it,
+   * else the next one the cooldown allows if it comes within the time-out (all waiters share it, so a flood of random
+   * kids still costs at most one fetch per cooldown). Past that wait, `key_not_found` at once.
+   */
+  private async refetchForUnknownKid(now: number, kid: string | undefined, alg: string): Promise<KeySet> {
+    if (this.inflight) return this.inflight;
+    if (this.mayAttempt(now, this.options.cooldown)) return this.fetchCoalesced();
+    if (this.scheduled) return this.scheduled;
+    const nextAllowed = Math.max(
+      this.lastAttemptAt + this.options.cooldown * 1000,
+      this.lastFailure ? this.lastFailure.at + this.options.retryAfterFailure * 1000 : 0,
+    );
+    const waitMs = nextAllowed - now;
+    if (waitMs > this.options.unknownKidWaitMs) {
+      throw new KubeAuthError(
+        'key_not_found',
+        `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}; the next refetch is ${Math.ceil(waitMs / 1000)} s away`,
+      );
+    }
+    this.scheduled = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, waitMs)))
+      .then(() => this.fetchCoalesced())
+      .finally(() => {
+        this.scheduled = undefined;
+      });
+    return this.scheduled;
   }
 
   private usableSet(now: number): KeySet | undefined {
@@ -233,8 +275,9 @@ export class JwksCache {
         // The fetch carries our own ServiceAccount token: follow a discovered jwks_uri only on the issuer's origin.
         // Another address (e.g. the node IP that kube-apiserver advertises) must be configured explicitly.
         if (new URL(discovered).origin !== new URL(this.issuer).origin) {
+          // A permanent misconfiguration, not an outage: answered 500 without a retry hint.
           throw new KubeAuthError(
-            'jwks_unavailable',
+            'issuer_misconfigured',
             `the discovered jwks_uri ${discovered} is not on the origin of issuer ${this.issuer}; configure jwksUri (K8S_AUTH_JWKS_URI) to use it`,
           );
         }
@@ -303,9 +346,11 @@ function findKey(set: KeySet, kid: string | undefined, alg: string): HeldKey | u
 }
 
 function checkKeyAlg(key: HeldKey, kid: string | undefined, alg: string): HeldKey {
-  if (key.jwk.alg !== undefined && key.jwk.alg !== alg) {
+  if (!fitsAlgorithm(key.jwk, alg)) {
     // Kubernetes publishes the algorithm of each key; a token must use that one (no cross-algorithm use of a key).
-    throw new KubeAuthError('algorithm_not_allowed', `key ${kid ?? ''} is for ${key.jwk.alg}, the token uses ${alg}`);
+    // Without a published alg, the key type and curve decide, so that only a broken key fails to import.
+    const keyIs = key.jwk.alg ?? `${String(key.jwk.kty)} ${key.jwk.crv ?? ''}`.trim();
+    throw new KubeAuthError('algorithm_not_allowed', `key ${kid ?? ''} is for ${keyIs}, the token uses ${alg}`);
   }
   return key;
 }

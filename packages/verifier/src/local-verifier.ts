@@ -1,15 +1,15 @@
 import type { JWTPayload } from 'jose';
 import { checkAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js';
 import { checkToken, type CheckedToken } from './checked-token.js';
-import { parseServiceAccountClaims, type ClaimRequirements } from './claims.js';
 import { systemClock, type Clock } from './clock.js';
 import { KubeAuthError } from './errors.js';
 import type { EventListener } from './events.js';
 import type { FetchLike } from './http.js';
-import type { ServiceAccountIdentity } from './identity.js';
+import { cacheUntil, identityFromClaims, type BindingRequirements, type ServiceAccountIdentity } from './identity.js';
 import { freezeIdentity } from './immutable-identity.js';
 import { JwksCache, type HeldKey, type JwksCacheOptions } from './jwks-cache.js';
 import { decodeJws, verifySignature, type DecodedJws } from './jws.js';
+import { numberOption } from './options.js';
 import { ResultCache } from './result-cache.js';
 import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
 
@@ -33,11 +33,11 @@ export interface IssuerConfig {
 /** Tuning of the key-set cache shared by all issuers (see {@link JwksCacheOptions}). */
 export type JwksTuning = Pick<
   JwksCacheOptions,
-  'defaultMaxAge' | 'minMaxAge' | 'maxMaxAge' | 'cooldown' | 'retryAfterFailure' | 'maxStaleness' | 'timeoutMs'
+  'defaultMaxAge' | 'minMaxAge' | 'maxMaxAge' | 'cooldown' | 'retryAfterFailure' | 'maxStaleness' | 'timeoutMs' | 'unknownKidWaitMs'
 >;
 
 /** Options of {@link LocalVerifier}. */
-export interface LocalVerifierOptions extends ClaimRequirements {
+export interface LocalVerifierOptions extends BindingRequirements {
   /** Trusted issuers; each has its own key set. At least one. */
   issuers: Array<string | IssuerConfig>;
   /** The audience this service accepts (a token must name at least one of them). Required: there is no "any". */
@@ -77,7 +77,7 @@ export class LocalVerifier {
   private readonly cacheTtlMs: number;
   private readonly cache: ResultCache<VerifiedEntry>;
   private readonly clock: Clock;
-  private readonly requirements: ClaimRequirements;
+  private readonly requirements: BindingRequirements;
   private readonly onEvent: EventListener | undefined;
 
   constructor(options: LocalVerifierOptions) {
@@ -85,13 +85,14 @@ export class LocalVerifier {
     this.audiences = [options.audience].flat();
     if (this.audiences.length === 0 || this.audiences.some((a) => !a)) throw new Error('an audience is required');
     this.algorithms = checkAlgorithms(options.algorithms ?? DEFAULT_ALGORITHMS);
-    this.leeway = options.leewaySeconds ?? 60;
-    this.maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
-    this.cacheTtlMs = (options.cacheTtlSeconds ?? 3600) * 1000;
+    this.leeway = numberOption('leewaySeconds', options.leewaySeconds, 60);
+    this.maxTokenBytes = numberOption('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES, { min: 1, integer: true });
+    this.cacheTtlMs = numberOption('cacheTtlSeconds', options.cacheTtlSeconds, 3600) * 1000;
     this.clock = options.clock ?? systemClock;
     this.onEvent = options.onEvent;
     this.requirements = { requirePodBinding: options.requirePodBinding, requireNodeBinding: options.requireNodeBinding };
-    this.cache = new ResultCache({ maxEntries: options.cacheMaxEntries ?? 10_000, clock: this.clock });
+    const maxEntries = numberOption('cacheMaxEntries', options.cacheMaxEntries, 10_000, { min: 1, integer: true });
+    this.cache = new ResultCache({ maxEntries, clock: this.clock });
     this.keySets = new Map(
       options.issuers.map((entry) => {
         const config = typeof entry === 'string' ? { issuer: entry } : entry;
@@ -171,17 +172,8 @@ export class LocalVerifier {
     if ((payload.iat as number) > now / 1000 + this.leeway) {
       throw new KubeAuthError('token_not_yet_valid', 'iat is in the future', { claim: 'iat' });
     }
-    const tokenAudiences = [payload.aud ?? []].flat();
-    const identity = freezeIdentity(
-      parseServiceAccountClaims(
-        payload as JWTPayload,
-        this.audiences.filter((a) => tokenAudiences.includes(a)),
-        this.requirements,
-      ),
-    );
-    if (this.cacheTtlMs > 0) {
-      this.cache.set(checked.hash, { identity, keySet, key }, Math.min(now + this.cacheTtlMs, (payload.exp as number) * 1000));
-    }
+    const identity = freezeIdentity(identityFromClaims(payload, this.audiences, this.requirements));
+    if (this.cacheTtlMs > 0) this.cache.set(checked.hash, { identity, keySet, key }, cacheUntil(identity, now, this.cacheTtlMs));
     return identity;
   }
 }

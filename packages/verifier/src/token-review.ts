@@ -1,32 +1,61 @@
-import { ApiException, AuthenticationV1Api, KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
+import { ApiException, AuthenticationV1Api, KubeConfig, Observable, type V1TokenReview } from '@kubernetes/client-node';
 import { systemClock, type Clock } from './clock.js';
 import { KubeAuthError, type ReasonCode } from './errors.js';
 import type { EventListener } from './events.js';
-import { parseServiceAccountUsername, type ServiceAccountIdentity } from './identity.js';
+import { cacheUntil, identityFromReview, type BindingRequirements, type ServiceAccountIdentity } from './identity.js';
 import { checkToken, type CheckedToken } from './checked-token.js';
 import { freezeIdentity } from './immutable-identity.js';
+import { numberOption } from './options.js';
 import { ResultCache } from './result-cache.js';
 import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
 
-/** Creates TokenReviews. The default talks to the API server through `@kubernetes/client-node`. */
-export interface TokenReviewClient {
-  createTokenReview(review: V1TokenReview): Promise<V1TokenReview>;
+/** Per-request options of {@link TokenReviewClient.createTokenReview}. */
+export interface TokenReviewRequestOptions {
+  /** Aborted when the review times out: the client must give up the HTTP request (and its connection) at once. */
+  signal?: AbortSignal;
 }
 
-/** A {@link TokenReviewClient} for a kubeconfig (`KubeConfig.loadFromDefault()` gives in-cluster credentials in a pod). */
+/** Creates TokenReviews. The default talks to the API server through `@kubernetes/client-node`. */
+export interface TokenReviewClient {
+  createTokenReview(review: V1TokenReview, options?: TokenReviewRequestOptions): Promise<V1TokenReview>;
+}
+
+/**
+ * A {@link TokenReviewClient} for a kubeconfig (`KubeConfig.loadFromDefault()` gives in-cluster credentials in a pod).
+ * The abort signal reaches the HTTP request through client-node's request context (`RequestContext.setSignal`), so a
+ * timed-out review closes its request instead of leaving it open on a slow API server.
+ */
 export function tokenReviewClient(kubeConfig: KubeConfig): TokenReviewClient {
   const api = kubeConfig.makeApiClient(AuthenticationV1Api);
-  return { createTokenReview: (body) => api.createTokenReview({ body }) };
+  return {
+    createTokenReview: (body, options) => {
+      const signal = options?.signal;
+      if (!signal) return api.createTokenReview({ body });
+      return api.createTokenReview(
+        { body },
+        {
+          middleware: [
+            {
+              pre: (context) => {
+                context.setSignal(signal);
+                return new Observable(Promise.resolve(context));
+              },
+              post: (response) => new Observable(Promise.resolve(response)),
+            },
+          ],
+          middlewareMergeStrategy: 'append',
+        },
+      );
+    },
+  };
 }
 
 /** Options of {@link TokenReviewVerifier}. */
-export interface TokenReviewVerifierOptions {
+export interface TokenReviewVerifierOptions extends BindingRequirements {
   /** Where reviews go: a client, or a kubeconfig to build one from. */
   client: TokenReviewClient | KubeConfig;
   /** The audience sent in `spec.audiences`; the review must return it in `status.audiences`. Required. */
   audience: string | string[];
-  /** Accept only tokens bound to a pod. */
-  requirePodBinding?: boolean;
   /** Successful reviews are remembered (by token hash) this long, never past `exp`. Default 10 (as the API server). */
   cacheTtlSeconds?: number;
   /** Rejections are remembered this long, so a replayed bad token does not hammer the API server. Default 5. 0 disables. */
@@ -38,8 +67,13 @@ export interface TokenReviewVerifierOptions {
    * valid callers stay cached. Default 10000.
    */
   negativeCacheMaxEntries?: number;
-  /** Time-out of one review, in milliseconds. Default 5000. */
+  /** Time-out of one review, in milliseconds; the HTTP request is aborted when it passes. Default 5000. */
   timeoutMs?: number;
+  /**
+   * Most reviews of distinct tokens in flight at once (concurrent requests for one token share a review). Past it,
+   * a new token is answered `tokenreview_overloaded` (503) without reaching the API server. Default 100.
+   */
+  maxInflight?: number;
   maxTokenBytes?: number;
   clock?: Clock;
   onEvent?: EventListener;
@@ -63,6 +97,8 @@ export class TokenReviewVerifier {
   private readonly negativeTtlMs: number;
   private readonly timeoutMs: number;
   private readonly maxTokenBytes: number;
+  private readonly maxInflight: number;
+  private readonly requirements: BindingRequirements;
   private reviewCount = 0;
 
   constructor(private readonly options: TokenReviewVerifierOptions) {
@@ -70,13 +106,15 @@ export class TokenReviewVerifier {
     this.audiences = [options.audience].flat();
     if (this.audiences.length === 0 || this.audiences.some((a) => !a)) throw new Error('an audience is required');
     this.clock = options.clock ?? systemClock;
-    this.ttlMs = (options.cacheTtlSeconds ?? 10) * 1000;
-    this.negativeTtlMs = (options.negativeCacheTtlSeconds ?? 5) * 1000;
-    this.timeoutMs = options.timeoutMs ?? 5000;
-    this.maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
+    this.ttlMs = numberOption('cacheTtlSeconds', options.cacheTtlSeconds, 10) * 1000;
+    this.negativeTtlMs = numberOption('negativeCacheTtlSeconds', options.negativeCacheTtlSeconds, 5) * 1000;
+    this.timeoutMs = numberOption('timeoutMs', options.timeoutMs, 5000, { min: 1 });
+    this.maxInflight = numberOption('maxInflight', options.maxInflight, 100, { min: 1, integer: true });
+    this.maxTokenBytes = numberOption('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES, { min: 1, integer: true });
+    this.requirements = { requirePodBinding: options.requirePodBinding, requireNodeBinding: options.requireNodeBinding };
     this.cache = new ResultCache({
-      maxEntries: options.cacheMaxEntries ?? 10_000,
-      maxRejections: options.negativeCacheMaxEntries ?? 10_000,
+      maxEntries: numberOption('cacheMaxEntries', options.cacheMaxEntries, 10_000, { min: 1, integer: true }),
+      maxRejections: numberOption('negativeCacheMaxEntries', options.negativeCacheMaxEntries, 10_000, { min: 1, integer: true }),
       clock: this.clock,
     });
   }
@@ -84,6 +122,11 @@ export class TokenReviewVerifier {
   /** How many TokenReviews were sent to the API server. */
   get reviews(): number {
     return this.reviewCount;
+  }
+
+  /** Reviews of distinct tokens waiting for the API server right now (bounded by `maxInflight`). */
+  get inflightReviews(): number {
+    return this.inflight.size;
   }
 
   /** Entries in the review cache (bounded by `cacheMaxEntries`), e.g. for a metrics gauge. */
@@ -109,6 +152,10 @@ export class TokenReviewVerifier {
     }
     let pending = this.inflight.get(key);
     if (!pending) {
+      if (this.inflight.size >= this.maxInflight) {
+        // Not cached and never sent: the API server is protected, and the caller may retry in a moment.
+        throw new KubeAuthError('tokenreview_overloaded', `${this.maxInflight} TokenReviews are already in flight`);
+      }
       pending = this.review(checked.value, key).finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
     }
@@ -122,22 +169,26 @@ export class TokenReviewVerifier {
     const started = performance.now();
     this.reviewCount++;
     let status: V1TokenReview['status'];
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
     try {
-      const result = await withTimeout(
-        this.client.createTokenReview({
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenReview',
-          spec: { token, audiences: this.audiences },
-        }),
-        this.timeoutMs,
+      const result = await abortable(
+        this.client.createTokenReview(
+          { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: this.audiences } },
+          { signal: abort.signal },
+        ),
+        abort.signal,
       );
       status = result.status;
     } catch (cause) {
       // Outages are not cached: the next request asks again.
       const reason: ReasonCode = cause instanceof ApiException && cause.code === 403 ? 'tokenreview_forbidden' : 'tokenreview_unavailable';
-      const error = new KubeAuthError(reason, `TokenReview failed: ${describeFailure(cause)}`, { cause });
+      const why = abort.signal.aborted ? (abort.signal.reason as Error).message : describeFailure(cause);
+      const error = new KubeAuthError(reason, `TokenReview failed: ${why}`, { cause });
       this.options.onEvent?.({ type: 'token_review', ok: false, reason, durationMs: performance.now() - started, error: error.message });
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     this.options.onEvent?.({
       type: 'token_review',
@@ -147,77 +198,46 @@ export class TokenReviewVerifier {
     });
     const outcome = this.judge(status, token);
     const now = this.clock();
-    const expiresAt = outcome.ok
-      ? Math.min(now + this.ttlMs, outcome.identity.expiresAt?.getTime() ?? now + this.ttlMs)
-      : now + this.negativeTtlMs;
     if (outcome.ok) freezeIdentity(outcome.identity);
-    this.cache.set(key, outcome, expiresAt, !outcome.ok);
+    this.cache.set(key, outcome, outcome.ok ? cacheUntil(outcome.identity, now, this.ttlMs) : now + this.negativeTtlMs, !outcome.ok);
     return outcome;
   }
 
   private judge(status: V1TokenReview['status'], token: string): Outcome {
-    const reject = (code: ReasonCode, message: string, claim?: string): Outcome => ({
-      ok: false,
-      error: new KubeAuthError(code, message, claim ? { claim } : undefined),
-    });
-    if (status?.authenticated !== true) {
-      // status.error is the API server's own words (e.g. "pod not found"); it never contains the token.
-      return reject('tokenreview_rejected', `the API server did not authenticate the token${status?.error ? `: ${status.error}` : ''}`);
+    try {
+      const identity = identityFromReview(status, {
+        configuredAudiences: this.audiences,
+        tokenPayload: authenticatedPayload(token),
+        ...this.requirements,
+      });
+      return { ok: true, identity };
+    } catch (err) {
+      if (err instanceof KubeAuthError) return { ok: false, error: err };
+      throw err;
     }
-    const accepted = this.audiences.filter((a) => status.audiences?.includes(a));
-    if (accepted.length === 0) return reject('audience_mismatch', 'the review does not confirm our audience', 'aud');
-    const username = status.user?.username ?? '';
-    const sa = parseServiceAccountUsername(username);
-    if (!sa) return reject('claim_invalid', 'the token does not belong to a ServiceAccount', 'sub');
-    const extra = status.user?.extra ?? {};
-    const first = (name: string): string | undefined => extra[`authentication.kubernetes.io/${name}`]?.[0];
-    const identity: ServiceAccountIdentity = {
-      username,
-      namespace: sa.namespace,
-      serviceAccount: { name: sa.name, uid: status.user?.uid ?? '' },
-      groups: status.user?.groups ?? [],
-      audiences: accepted,
-      verifiedBy: 'tokenreview',
-    };
-    const podName = first('pod-name');
-    const podUid = first('pod-uid');
-    if (podName && podUid) identity.pod = { name: podName, uid: podUid };
-    const nodeName = first('node-name');
-    const nodeUid = first('node-uid');
-    if (nodeName && nodeUid) identity.node = { name: nodeName, uid: nodeUid };
-    const credentialId = first('credential-id');
-    if (credentialId) identity.credentialId = credentialId.replace(/^JTI=/, '');
-    const claims = unverifiedTimes(token);
-    if (claims.exp) identity.expiresAt = new Date(claims.exp * 1000);
-    if (claims.iat) identity.issuedAt = new Date(claims.iat * 1000);
-    if (typeof claims.iss === 'string') identity.issuer = claims.iss;
-    if (this.options.requirePodBinding && !identity.pod) {
-      return reject('claim_invalid', 'the token is not bound to a pod', 'kubernetes.io');
-    }
-    return { ok: true, identity };
   }
 }
 
-/** `exp`, `iat` and `iss` of a token the API server has just authenticated (so its payload is genuine). */
-function unverifiedTimes(token: string): { exp?: number; iat?: number; iss?: unknown } {
+/** The payload of a token the API server has just authenticated (so it is genuine); only its times and iss are read. */
+function authenticatedPayload(token: string): Record<string, unknown> | undefined {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-    return {
-      exp: typeof payload.exp === 'number' ? payload.exp : undefined,
-      iat: typeof payload.iat === 'number' ? payload.iat : undefined,
-      iss: payload.iss,
-    };
+    const payload: unknown = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : undefined;
   } catch {
-    return {};
+    return undefined;
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+/**
+ * Settles with `promise`, or rejects as soon as `signal` aborts: a client that ignores the signal cannot hold a
+ * request past the time-out, while one that honours it (the default client) also closes its connection.
+ */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function describeFailure(cause: unknown): string {

@@ -1,6 +1,6 @@
 import type { CheckedToken } from './checked-token.js';
 import { KubeAuthError } from './errors.js';
-import type { ServiceAccountIdentity } from './identity.js';
+import { sameCaller, type ServiceAccountIdentity } from './identity.js';
 import { freezeIdentity } from './immutable-identity.js';
 import type { LocalVerifier } from './local-verifier.js';
 import type { TokenReviewVerifier } from './token-review.js';
@@ -31,7 +31,11 @@ export interface Verifier {
 /** Options of {@link ServiceAccountVerifier}. */
 export interface ServiceAccountVerifierOptions {
   mode: VerificationMode;
-  /** Required in `local` mode. */
+  /**
+   * Required in `local` mode. In `tokenreview` mode it is the pre-check: every token is verified offline first
+   * (signature, issuer, audience, times, binding), so garbage and forgeries never reach the API server; the review
+   * still decides. When the issuer's keys cannot be had (`jwks_unavailable`), the review alone decides.
+   */
   local?: LocalVerifier;
   /** Required in `tokenreview` mode, and in `local` mode for revocation-sensitive routes. */
   tokenReview?: TokenReviewVerifier;
@@ -51,38 +55,67 @@ export class ServiceAccountVerifier implements Verifier {
     if (this.mode === 'tokenreview' && !this.tokenReview) throw new Error('tokenreview mode needs a TokenReviewVerifier');
   }
 
+  /** True when revocation-sensitive routes can be served (a TokenReview verifier is configured). */
+  get canReview(): boolean {
+    return this.tokenReview !== undefined;
+  }
+
   async verify(token: string | CheckedToken, options: VerifyOptions = {}): Promise<ServiceAccountIdentity> {
     return this.check(token, options);
   }
 
   check(token: string | CheckedToken, options: VerifyOptions = {}): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
-    if (this.mode === 'tokenreview') return (this.tokenReview as TokenReviewVerifier).check(token);
+    if (this.mode === 'tokenreview') {
+      if (!this.local) return (this.tokenReview as TokenReviewVerifier).check(token);
+      const offline = this.precheck(token);
+      if (offline instanceof Promise) return offline.then((o) => this.confirm(token, o));
+      return this.confirm(token, offline);
+    }
     const identity = (this.local as LocalVerifier).check(token);
     if (!options.revocationSensitive) return identity;
     if (identity instanceof Promise) return identity.then((local) => this.confirm(token, local));
     return this.confirm(token, identity);
   }
 
-  private confirm(token: string | CheckedToken, identity: ServiceAccountIdentity): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+  /**
+   * The offline verdict in `tokenreview` mode. Undefined when the keys cannot be had (an outage, or an issuer whose
+   * key set cannot be used as configured): the review then decides alone, as it did before the pre-check existed.
+   * Only a verdict on the token itself (kind `invalid`) refuses it here.
+   */
+  private precheck(token: string | CheckedToken): ServiceAccountIdentity | undefined | Promise<ServiceAccountIdentity | undefined> {
+    let offline: ServiceAccountIdentity | Promise<ServiceAccountIdentity>;
+    try {
+      offline = (this.local as LocalVerifier).check(token);
+    } catch (err) {
+      return keysUnavailable(err);
+    }
+    return offline instanceof Promise ? offline.catch(keysUnavailable) : offline;
+  }
+
+  private confirm(token: string | CheckedToken, offline: ServiceAccountIdentity | undefined): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     if (!this.tokenReview) {
-      // A route that asks for revocation checks must never silently get less.
+      // A route that asks for revocation checks must never silently get less. createKubeAuth refuses such a route at
+      // start-up; this guards a hand-built verifier.
       throw new KubeAuthError('tokenreview_unavailable', 'this route needs TokenReview, and no TokenReview client is configured');
     }
     const reviewed = this.tokenReview.check(token);
-    if (reviewed instanceof Promise) return reviewed.then((r) => combine(identity, r));
-    return combine(identity, reviewed);
+    if (reviewed instanceof Promise) return reviewed.then((r) => this.combine(offline, r));
+    return this.combine(offline, reviewed);
+  }
+
+  private combine(offline: ServiceAccountIdentity | undefined, reviewed: ServiceAccountIdentity): ServiceAccountIdentity {
+    if (!offline) return reviewed;
+    // Both views must describe the same caller (see sameCaller): a disagreement means the object the token names is not
+    // the one that exists now (e.g. a ServiceAccount recreated with a new uid).
+    if (!sameCaller(offline, reviewed)) {
+      throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
+    }
+    return this.mode === 'tokenreview' ? reviewed : freezeIdentity({ ...offline, groups: reviewed.groups, verifiedBy: 'tokenreview' });
   }
 }
 
-function combine(identity: ServiceAccountIdentity, reviewed: ServiceAccountIdentity): ServiceAccountIdentity {
-  // Both views must describe the same caller; a disagreement means the object the token names is not the one that
-  // exists now (e.g. a ServiceAccount recreated with a new uid).
-  if (
-    reviewed.username !== identity.username ||
-    (reviewed.serviceAccount.uid && reviewed.serviceAccount.uid !== identity.serviceAccount.uid) ||
-    reviewed.pod?.uid !== identity.pod?.uid
-  ) {
-    throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
-  }
-  return freezeIdentity({ ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' });
+/** Lets the review decide alone when the pre-check could not judge the token (no usable keys); rethrows a verdict. */
+function keysUnavailable(err: unknown): undefined {
+  if (err instanceof KubeAuthError && (err.kind === 'unavailable' || err.kind === 'misconfigured')) return undefined;
+  throw err;
 }
