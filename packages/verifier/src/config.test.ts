@@ -56,14 +56,17 @@ describe('loadConfig: defaults', () => {
       algorithms: ['RS256', 'ES256', 'ES384', 'ES512'],
       leewaySeconds: 60,
       requirePodBinding: false,
+      requireNodeBinding: false,
       maxTokenBytes: 8192,
       cacheTtlSeconds: 10,
       cacheMaxEntries: 10_000,
-      jwksCooldownSeconds: 30,
+      jwksCooldownSeconds: 5,
       jwksMaxStalenessSeconds: 3600,
       jwksMaxAgeSeconds: 3600,
       tokenReviewCacheTtlSeconds: 10,
       tokenReviewNegativeCacheTtlSeconds: 5,
+      tokenReviewMaxInflight: 100,
+      tokenReviewPrecheck: true,
       timeoutMs: 5000,
     });
   });
@@ -89,6 +92,7 @@ describe('loadConfig: values', () => {
       K8S_AUTH_ALGORITHMS: 'RS256,PS256',
       K8S_AUTH_LEEWAY_SECONDS: '0',
       K8S_AUTH_REQUIRE_POD_BINDING: 'true',
+      K8S_AUTH_REQUIRE_NODE_BINDING: 'yes',
       K8S_AUTH_MAX_TOKEN_BYTES: '4096',
       K8S_AUTH_CACHE_TTL_SECONDS: '0',
       K8S_AUTH_CACHE_MAX_ENTRIES: '50',
@@ -97,6 +101,8 @@ describe('loadConfig: values', () => {
       K8S_AUTH_JWKS_MAX_AGE_SECONDS: '60',
       K8S_AUTH_TOKENREVIEW_CACHE_TTL_SECONDS: '300',
       K8S_AUTH_TOKENREVIEW_NEGATIVE_CACHE_TTL_SECONDS: '0',
+      K8S_AUTH_TOKENREVIEW_MAX_INFLIGHT: '8',
+      K8S_AUTH_TOKENREVIEW_PRECHECK: 'false',
       K8S_AUTH_TIMEOUT_MS: '100',
     });
     expect(config).toEqual({
@@ -115,6 +121,7 @@ describe('loadConfig: values', () => {
       algorithms: ['RS256', 'PS256'],
       leewaySeconds: 0,
       requirePodBinding: true,
+      requireNodeBinding: true,
       maxTokenBytes: 4096,
       cacheTtlSeconds: 0,
       cacheMaxEntries: 50,
@@ -123,6 +130,8 @@ describe('loadConfig: values', () => {
       jwksMaxAgeSeconds: 60,
       tokenReviewCacheTtlSeconds: 300,
       tokenReviewNegativeCacheTtlSeconds: 0,
+      tokenReviewMaxInflight: 8,
+      tokenReviewPrecheck: false,
       timeoutMs: 100,
     });
   });
@@ -196,6 +205,32 @@ describe('loadConfig: invalid values name their variable', () => {
   });
 });
 
+function configErrorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('no ConfigError');
+}
+
+/** Runs `fn` with no $KUBECONFIG and a HOME without ~/.kube, so that client-node finds no configuration. */
+function withoutKubeconfig<T>(fn: () => T): T {
+  const saved = { KUBECONFIG: process.env.KUBECONFIG, HOME: process.env.HOME };
+  delete process.env.KUBECONFIG;
+  process.env.HOME = dir;
+  try {
+    if (existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) throw new Error('running in a pod: cannot test the absence of credentials');
+    return fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 describe('createKubeAuth', () => {
   let rsa: TestKey;
   beforeAll(async () => {
@@ -268,13 +303,72 @@ describe('createKubeAuth', () => {
     expect(events.find((e) => e.type === 'jwks_fetch')).toMatchObject({ ok: true, maxAgeSeconds: 60 });
   });
 
-  it('builds a tokenreview-mode stack that reviews every token', async () => {
+  it('builds a tokenreview-mode stack that reviews every token, pre-checked offline', async () => {
     const { auth, app, client, issuer } = stack({ K8S_AUTH_MODE: 'tokenreview' });
     expect(auth.verifier.mode).toBe('tokenreview');
+    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    expect([res.status, res.text]).toEqual([200, 'hello system:serviceaccount:api:api']);
+    expect(client.requests).toHaveLength(1);
+    expect(issuer.calls).toEqual([issuer.discoveryUrl, issuer.jwksUri]);
+  });
+
+  it('tokenreview mode: a forged token is refused by the pre-check and never reaches the API server', async () => {
+    const { app, client } = stack({ K8S_AUTH_MODE: 'tokenreview' });
+    const forger = await generateTestKey('RS256', 'rsa-1');
+    const res = await request(app).get('/data').set('X-Client-Id', await signToken(forger));
+    expect([res.status, res.body.reason]).toEqual([401, 'signature_invalid']);
+    expect(client.requests).toEqual([]);
+  });
+
+  it('tokenreview mode with K8S_AUTH_TOKENREVIEW_PRECHECK=false: the review alone decides, no key set is fetched', async () => {
+    const { auth, app, client, issuer } = stack({ K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_TOKENREVIEW_PRECHECK: 'false' });
+    expect(auth.verifier.local).toBeUndefined();
     const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
     expect(res.status).toBe(200);
     expect(client.requests).toHaveLength(1);
     expect(issuer.calls).toEqual([]);
+  });
+
+  it('K8S_AUTH_REQUIRE_NODE_BINDING refuses tokens without a node in both modes', async () => {
+    for (const mode of ['local', 'tokenreview']) {
+      const { app } = stack({ K8S_AUTH_MODE: mode, K8S_AUTH_REQUIRE_NODE_BINDING: 'true' });
+      const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { node: null }));
+      expect([mode, res.status, res.body.reason]).toEqual([mode, 401, 'claim_invalid']);
+      expect((await request(app).get('/data').set('X-Client-Id', await signToken(rsa))).status).toBe(200);
+    }
+  });
+
+  it('fails at start-up, naming K8S_AUTH_KUBECONFIG, in tokenreview mode without any API server configured', () => {
+    const env = { ...REQUIRED, K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
+    const err = withoutKubeconfig(() => configErrorOf(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })));
+    expect(err.variable).toBe('K8S_AUTH_KUBECONFIG');
+  });
+
+  it('local mode without any API server: no TokenReview client (no silent localhost:8080), a revocation-sensitive route fails at start-up', () => {
+    const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
+    const auth = withoutKubeconfig(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch }));
+    expect(auth.verifier.tokenReview).toBeUndefined();
+    expect(() => auth.middleware()).not.toThrow();
+    expect(configErrorOf(() => auth.middleware({ revocationSensitive: true })).variable).toBe('K8S_AUTH_KUBECONFIG');
+  });
+
+  it('local mode with a kubeconfig: a TokenReview client for revocation-sensitive routes', () => {
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+        users: [{ name: 'u', user: { token: 'x' } }],
+        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'c',
+      }),
+    );
+    const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', K8S_AUTH_KUBECONFIG: kubeconfig };
+    const auth = kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch });
+    expect(auth.verifier.tokenReview).toBeDefined();
+    expect(() => auth.middleware({ revocationSensitive: true })).not.toThrow();
   });
 
   it('kubeAuthFromEnv validates the environment first', () => {

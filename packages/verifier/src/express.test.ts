@@ -114,13 +114,54 @@ describe('kubeAuth middleware: default RFC 6750 answers', () => {
     expect(res.body.reason).toBe('tokenreview_forbidden');
   });
 
-  it('fails closed with 503 (never 2xx) when the verifier throws something unexpected', async () => {
+  it('fails closed with 503 internal_error (never 2xx, never blamed on the API server) when the verifier throws something unexpected', async () => {
     const res = await request(app({ verifier: throwingVerifier(new TypeError('bug')) }))
       .get('/data')
       .set('Authorization', `Bearer ${good}`);
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');
     expect(res.body).toEqual({ error: 'temporarily_unavailable', reason: 'internal_error' });
+  });
+
+  it('answers a misconfigured reason with 500 and no Retry-After', async () => {
+    const res = await request(app({ verifier: throwingVerifier(new KubeAuthError('issuer_misconfigured')) }))
+      .get('/data')
+      .set('Authorization', `Bearer ${good}`);
+    expect(res.status).toBe(500);
+    expect(res.headers['retry-after']).toBeUndefined();
+    expect(res.body).toEqual({ error: 'server_error', reason: 'issuer_misconfigured' });
+  });
+
+  it('a throwing onDecision hook is reported once and is not relabelled as a verification failure', async () => {
+    const decisions: string[] = [];
+    const handler = app({
+      onDecision: (event) => {
+        decisions.push(`${event.outcome}:${event.reason}`);
+        throw new Error('hook bug');
+      },
+    });
+    handler.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).json({ hookError: err.message });
+    });
+    const res = await request(handler).get('/data').set('Authorization', `Bearer ${good}`);
+    expect(decisions).toEqual(['allowed:identity_allowed']);
+    expect([res.status, res.body]).toEqual([500, { hookError: 'hook bug' }]);
+  });
+
+  it('a throwing onReject hook reaches express once, without a second decision', async () => {
+    const decisions: string[] = [];
+    const handler = app({
+      onDecision: (event) => decisions.push(`${event.outcome}:${event.reason}`),
+      onReject: () => {
+        throw new Error('reject hook bug');
+      },
+    });
+    handler.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).json({ hookError: err.message });
+    });
+    const res = await request(handler).get('/data').set('Authorization', 'Bearer not-a-jwt');
+    expect(decisions).toEqual(['rejected:token_malformed']);
+    expect([res.status, res.body]).toEqual([500, { hookError: 'reject hook bug' }]);
   });
 
   it('passes revocationSensitive to the verifier', async () => {

@@ -11,6 +11,7 @@ import {
   generateTestKey,
   ISSUER,
   reasonOf,
+  rejection,
   respond,
   settle,
   signToken,
@@ -32,7 +33,9 @@ function setup(options: Partial<JwksCacheOptions> = {}, keys: Array<TestKey | JW
   const time = fakeClock();
   const issuer = new FakeIssuer({ keys });
   const events: VerifierEvent[] = [];
-  const cache = new JwksCache({ issuer: ISSUER, fetch: issuer.fetch, clock: time.clock, onEvent: (e) => events.push(e), ...options });
+  // unknownKidWaitMs 0: the injected clock stands still, so a wait for the next refetch would be a real-time sleep.
+  // The tests of that wait set it explicitly.
+  const cache = new JwksCache({ issuer: ISSUER, fetch: issuer.fetch, clock: time.clock, onEvent: (e) => events.push(e), unknownKidWaitMs: 0, ...options });
   return { time, issuer, cache, events };
 }
 
@@ -69,11 +72,14 @@ describe('JwksCache: fetching', () => {
     expect(issuer.jwksCalls).toBe(0);
   });
 
-  it('does not follow a discovered jwks_uri on another origin (it would receive our token): jwks_unavailable', async () => {
+  it('does not follow a discovered jwks_uri on another origin (it would receive our token): issuer_misconfigured, a 500', async () => {
     const time = fakeClock();
     const issuer = new FakeIssuer({ keys: [rsa], jwksUri: 'https://172.18.0.2:6443/openid/v1/jwks' });
     const cache = new JwksCache({ issuer: ISSUER, fetch: issuer.fetch, clock: time.clock });
-    expect(await reasonOf(() => cache.getKey(rsa.kid, 'RS256'))).toBe('jwks_unavailable');
+    const error = await rejection(() => cache.getKey(rsa.kid, 'RS256'));
+    expect(error.code).toBe('issuer_misconfigured');
+    expect(error.kind).toBe('misconfigured');
+    expect(error.message).toContain('K8S_AUTH_JWKS_URI');
     expect(issuer.calls).toEqual([issuer.discoveryUrl]);
   });
 
@@ -194,6 +200,21 @@ describe('JwksCache: freshness (Cache-Control)', () => {
   });
 });
 
+describe('JwksCache: option validation', () => {
+  it.each([
+    ['cooldown', -1],
+    ['timeoutMs', 0],
+    ['maxStaleness', Number.NaN],
+    ['defaultMaxAge', Number.POSITIVE_INFINITY],
+    ['unknownKidWaitMs', -5],
+  ] as const)('throws a TypeError naming %s for %s', (name, value) => {
+    expect(() => new JwksCache({ issuer: ISSUER, fetch: async () => respond({ status: 500 }), [name]: value })).toThrow(
+      new RegExp(`^${name} must be`),
+    );
+    expect(() => new JwksCache({ issuer: ISSUER, fetch: async () => respond({ status: 500 }), [name]: value })).toThrow(TypeError);
+  });
+});
+
 describe('JwksCache: unknown kid', () => {
   it('refetches exactly once for an unknown kid once the cooldown since the last fetch has passed', async () => {
     const { cache, issuer, time } = setup({ cooldown: 30 });
@@ -205,11 +226,13 @@ describe('JwksCache: unknown kid', () => {
     expect(issuer.jwksCalls).toBe(2);
   });
 
-  it('does not refetch for an unknown kid within the cooldown of the last fetch', async () => {
-    const { cache, issuer, time } = setup({ cooldown: 30 });
+  it('refuses at once, without a fetch, an unknown kid whose next allowed refetch is further away than the wait bound', async () => {
+    const { cache, issuer, time } = setup({ cooldown: 30, unknownKidWaitMs: 5000 });
     await cache.refresh();
-    time.advance(29.999);
-    expect(await reasonOf(() => cache.getKey('unknown', 'RS256'))).toBe('key_not_found');
+    time.advance(20); // the next refetch is 10 s away: more than 5 s
+    const error = await rejection(() => cache.getKey('unknown', 'RS256'));
+    expect(error.code).toBe('key_not_found');
+    expect(error.message).toContain('10 s away');
     expect(issuer.jwksCalls).toBe(1);
   });
 
@@ -222,8 +245,19 @@ describe('JwksCache: unknown kid', () => {
     expect(issuer.jwksCalls).toBe(2);
   });
 
-  it('lets a flood of 1000 concurrent random kids cause at most one fetch per cooldown', async () => {
-    const { cache, issuer, time } = setup({ cooldown: 30 });
+  it('rotation within the cooldown: a new kid waits for the next refetch the cooldown allows and is found', async () => {
+    const { cache, issuer, time } = setup({ cooldown: 30, unknownKidWaitMs: 5000 }, [rsa]);
+    await cache.refresh();
+    issuer.keys = [rsa, rsa2];
+    time.advance(29.8); // the cooldown allows the next refetch in 200 ms (real time: the timer is not faked)
+    const started = performance.now();
+    expect(keyType(await cache.getKey(rsa2.kid, 'RS256'))).toBe('public');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(150);
+    expect(issuer.jwksCalls).toBe(2);
+  });
+
+  it('lets a flood of 1000 concurrent random kids cause at most one fetch per cooldown, waiting ones included', async () => {
+    const { cache, issuer, time } = setup({ cooldown: 30, unknownKidWaitMs: 5000 });
     await cache.refresh();
     time.advance(30);
     const flood = () => Promise.all(Array.from({ length: 1000 }, () => reasonOf(() => cache.getKey(randomKid(), 'RS256'))));
@@ -231,12 +265,14 @@ describe('JwksCache: unknown kid', () => {
     expect(new Set(await flood())).toEqual(new Set(['key_not_found']));
     expect(issuer.jwksCalls).toBe(2);
 
-    time.advance(29);
+    // 100 ms before the cooldown ends: the whole flood waits for one shared refetch.
+    time.advance(29.9);
     expect(new Set(await flood())).toEqual(new Set(['key_not_found']));
-    expect(issuer.jwksCalls).toBe(2);
+    expect(issuer.jwksCalls).toBe(3);
 
+    // Right after that refetch, the next one is 30 s away: refused at once, no fetch.
     time.advance(1);
-    await flood();
+    expect(new Set(await flood())).toEqual(new Set(['key_not_found']));
     expect(issuer.jwksCalls).toBe(3);
   });
 
@@ -272,6 +308,15 @@ describe('JwksCache: algorithms and key filtering', () => {
     const { alg: _alg, ...noAlg } = ec.publicJwk;
     const { cache } = setup({}, [noAlg]);
     expect(await reasonOf(() => cache.getKey(ec.kid, 'ES384'))).toBe('algorithm_not_allowed');
+  });
+
+  it('a published key that cannot be imported is key_unusable (a 500: the issuer must fix it), not algorithm_not_allowed', async () => {
+    const broken: JWK = { kty: 'EC', crv: 'P-256', kid: 'broken-1', alg: 'ES256', use: 'sig', x: 'AA', y: 'AA' };
+    const { cache } = setup({}, [rsa, broken]);
+    const error = await rejection(() => cache.getKey('broken-1', 'ES256'));
+    expect(error.code).toBe('key_unusable');
+    expect(error.kind).toBe('misconfigured');
+    expect(keyType(await cache.getKey(rsa.kid, 'RS256'))).toBe('public');
   });
 
   it('ignores keys that carry private material (d)', async () => {

@@ -26,7 +26,7 @@ beforeAll(async () => {
   ec = await generateTestKey('ES256', 'ec-1');
   const issuer = new FakeIssuer({ keys: [rsa, ec] });
   // The clock never moves: the key set stays fresh and unknown kids cause no refetch (cooldown), so the runs are fast.
-  verifier = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: fakeClock().clock });
+  verifier = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: fakeClock().clock, jwks: { unknownKidWaitMs: 0 } });
   await verifier.warm();
   validTokens = [await signToken(rsa), await signToken(ec)];
 });

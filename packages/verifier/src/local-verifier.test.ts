@@ -43,7 +43,9 @@ function setup(options: Partial<LocalVerifierOptions> = {}) {
     fetch: issuer.fetch,
     clock: time.clock,
     onEvent: (e) => events.push(e),
+    // The injected clock stands still: waiting for the next refetch of an unknown kid would be a real-time sleep.
     ...options,
+    jwks: { unknownKidWaitMs: 0, ...options.jwks },
   });
   const cacheEvents = () => events.filter((e): e is Extract<VerifierEvent, { type: 'cache' }> => e.type === 'cache');
   const cacheHits = () => cacheEvents().filter((e) => e.hit).length;
@@ -123,6 +125,7 @@ describe('LocalVerifier: several issuers', () => {
       audience: AUDIENCE,
       fetch: () => Promise.reject(new Error('the shared fetch is not used when an issuer has its own')),
       clock: time.clock,
+      jwks: { unknownKidWaitMs: 0 },
     });
     return { a, b, verifier };
   }

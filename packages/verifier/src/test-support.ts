@@ -8,6 +8,7 @@ import type { V1TokenReview, V1TokenReviewStatus } from '@kubernetes/client-node
 import type { FetchLike } from './http.js';
 import type { TokenReviewClient } from './token-review.js';
 import { KubeAuthError, type ReasonCode } from './errors.js';
+import { identityFromClaims, identityToUserInfo } from './identity.js';
 
 export type TestAlg = 'RS256' | 'RS384' | 'ES256' | 'ES384' | 'ES512';
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
@@ -222,39 +223,14 @@ export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** The `status` the API server gives a valid token: user, groups, pod/node extras and the audiences. */
+/**
+ * The `status` the API server gives a valid token: the user (name, uid, groups, pod/node/credential-id extras) as the
+ * identity model writes it from the token's own claims, and the audiences.
+ */
 export function reviewStatusFor(token: string, audiences: string[] = [AUDIENCE]): V1TokenReviewStatus {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-    sub: string;
-    jti?: string;
-    'kubernetes.io': {
-      namespace: string;
-      serviceaccount: { name: string; uid: string };
-      pod?: { name: string; uid: string };
-      node?: { name: string; uid: string };
-    };
-  };
-  const k8s = payload['kubernetes.io'];
-  const extra: Record<string, string[]> = {};
-  if (k8s.pod) {
-    extra['authentication.kubernetes.io/pod-name'] = [k8s.pod.name];
-    extra['authentication.kubernetes.io/pod-uid'] = [k8s.pod.uid];
-  }
-  if (k8s.node) {
-    extra['authentication.kubernetes.io/node-name'] = [k8s.node.name];
-    extra['authentication.kubernetes.io/node-uid'] = [k8s.node.uid];
-  }
-  if (payload.jti) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${payload.jti}`];
-  return {
-    authenticated: true,
-    user: {
-      username: payload.sub,
-      uid: k8s.serviceaccount.uid,
-      groups: ['system:serviceaccounts', `system:serviceaccounts:${k8s.namespace}`, 'system:authenticated'],
-      extra,
-    },
-    audiences,
-  };
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  const own = [payload.aud ?? []].flat().filter((a): a is string => typeof a === 'string');
+  return { authenticated: true, user: identityToUserInfo(identityFromClaims(payload, own)), audiences };
 }
 
 /**

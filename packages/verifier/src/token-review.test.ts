@@ -1,4 +1,5 @@
-import { ApiException } from '@kubernetes/client-node';
+import { createServer, type IncomingMessage } from 'node:http';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { VerifierEvent } from './events.js';
 import {
@@ -14,7 +15,7 @@ import {
   T0,
   type TestKey,
 } from './test-support.js';
-import { TokenReviewVerifier, type TokenReviewVerifierOptions } from './token-review.js';
+import { tokenReviewClient, TokenReviewVerifier, type TokenReviewVerifierOptions } from './token-review.js';
 
 let rsa: TestKey;
 let token: string;
@@ -256,5 +257,99 @@ describe('TokenReviewVerifier: events', () => {
     expect(events[4]).toMatchObject({ type: 'token_review', ok: false, reason: 'tokenreview_unavailable' });
     const serialized = JSON.stringify(events);
     expect(serialized).not.toContain(token.split('.')[2]);
+  });
+});
+
+describe('TokenReviewVerifier: time-out aborts the request itself', () => {
+  it('passes an abort signal that fires at the time-out', async () => {
+    const { verifier, client } = setup({ timeoutMs: 30 });
+    let signal: AbortSignal | undefined;
+    client.createTokenReview = (_review, options) => {
+      signal = options?.signal;
+      return new Promise(() => {});
+    };
+    const error = await rejection(() => verifier.verify(token));
+    expect(error.code).toBe('tokenreview_unavailable');
+    expect(error.message).toContain('no answer within 30 ms');
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it('the default client (client-node) closes the HTTP connection of a timed-out review', async () => {
+    const open = new Set<IncomingMessage>();
+    let closed = 0;
+    const server = createServer((req) => {
+      open.add(req);
+      req.socket.on('close', () => {
+        open.delete(req);
+        closed++;
+      });
+      // Never answers: a hung API server.
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+        users: [{ name: 'u', token: 'reviewer' }],
+        contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+        currentContext: 'c',
+      });
+      const verifier = new TokenReviewVerifier({ client: tokenReviewClient(kc), audience: AUDIENCE, timeoutMs: 100 });
+      const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => signToken(rsa, { claims: { jti: `abort-${i}` } })));
+      const reasons = await Promise.all(tokens.map((t) => reasonOf(() => verifier.verify(t))));
+      expect(new Set(reasons)).toEqual(new Set(['tokenreview_unavailable']));
+      // Every request reached the server, and every connection is closed shortly after its time-out.
+      for (let i = 0; i < 50 && (closed < 5 || open.size > 0); i++) await new Promise((r) => setTimeout(r, 20));
+      expect([closed, open.size]).toEqual([5, 0]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('TokenReviewVerifier: bound on reviews in flight', () => {
+  it('answers tokenreview_overloaded past maxInflight distinct tokens, without calling the API server', async () => {
+    const { verifier, client } = setup({ maxInflight: 3 });
+    const release: Array<() => void> = [];
+    client.answer = (review) => new Promise((resolve) => release.push(() => resolve(reviewStatusFor(review.spec.token ?? ''))));
+    const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => signToken(rsa, { claims: { jti: `cap-${i}` } })));
+    const pending = tokens.slice(0, 3).map((t) => verifier.verify(t));
+    // A fourth request for a token already in flight shares its review and is not refused.
+    const shared = verifier.verify(tokens[0] as string);
+    expect(verifier.inflightReviews).toBe(3);
+    const overloaded = await rejection(() => verifier.verify(tokens[3] as string));
+    expect([overloaded.code, overloaded.kind]).toEqual(['tokenreview_overloaded', 'unavailable']);
+    expect(client.requests).toHaveLength(3);
+    for (const r of release) r();
+    await Promise.all([...pending, shared]);
+    client.answer = async (review) => reviewStatusFor(review.spec.token ?? '');
+    // Not cached: once there is room, the same token is reviewed.
+    expect((await verifier.verify(tokens[3] as string)).username).toBe('system:serviceaccount:api:api');
+    expect(client.requests).toHaveLength(4);
+  });
+});
+
+describe('TokenReviewVerifier: binding requirements (the identity model’s rules)', () => {
+  it('refuses a review without node extras when a node binding is required', async () => {
+    const { verifier } = setup({ requireNodeBinding: true });
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa, { node: null })))).toBe('claim_invalid');
+    expect((await verifier.verify(token)).node).toEqual({ name: 'node-1', uid: 'node-uid-1' });
+  });
+});
+
+describe('TokenReviewVerifier: option validation', () => {
+  it.each([
+    ['timeoutMs', Number.NaN],
+    ['timeoutMs', 0],
+    ['cacheTtlSeconds', -1],
+    ['negativeCacheTtlSeconds', Number.POSITIVE_INFINITY],
+    ['cacheMaxEntries', 1.5],
+    ['maxInflight', 0],
+    ['maxTokenBytes', -10],
+  ] as const)('throws a TypeError naming %s for %s', (name, value) => {
+    expect(() => setup({ [name]: value })).toThrow(TypeError);
+    expect(() => setup({ [name]: value })).toThrow(new RegExp(`^${name} must be`));
   });
 });

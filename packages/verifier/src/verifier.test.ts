@@ -145,3 +145,40 @@ describe('ServiceAccountVerifier: revocation-sensitive routes in local mode', ()
     expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe('tokenreview_unavailable');
   });
 });
+
+describe('ServiceAccountVerifier: tokenreview mode with the offline pre-check', () => {
+  it('refuses a forgery, an expired token and a wrong audience offline: no TokenReview is sent', async () => {
+    const { client, tokenReview, local } = setup();
+    const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', local, tokenReview });
+    expect(await reasonOf(async () => verifier.verify(await signToken(impostor)))).toBe('signature_invalid');
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa, { audience: ['other'] })))).toBe('audience_mismatch');
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa, { issuedAt: Date.UTC(2020, 0, 1) })))).toBe('token_expired');
+    expect(client.requests).toHaveLength(0);
+  });
+
+  it('lets the review decide for a token that passes: a rejection by the API server stands', async () => {
+    const { client, tokenReview, local } = setup();
+    const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', local, tokenReview });
+    client.answer = async () => ({ authenticated: false, error: 'pod not found' });
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa)))).toBe('tokenreview_rejected');
+    expect(client.requests).toHaveLength(1);
+  });
+
+  it('returns the reviewed identity for a valid token', async () => {
+    const { client, tokenReview, local } = setup();
+    const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', local, tokenReview });
+    const identity = await verifier.verify(await signToken(rsa));
+    expect(identity).toMatchObject({ username: 'system:serviceaccount:api:api', verifiedBy: 'tokenreview' });
+    expect(client.requests).toHaveLength(1);
+  });
+
+  it('when the keys cannot be had (jwks_unavailable), the review alone decides', async () => {
+    const { client, tokenReview, issuer } = setup();
+    issuer.mode = 'refused';
+    const time = fakeClock();
+    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: time.clock });
+    const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', local, tokenReview });
+    expect((await verifier.verify(await signToken(rsa))).verifiedBy).toBe('tokenreview');
+    expect(client.requests).toHaveLength(1);
+  });
+});

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { KubeAuthError } from './errors.js';
+import {
+  acceptedAudiences,
+  cacheUntil,
+  checkBinding,
+  identityFromClaims,
+  identityFromReview,
+  identityToUserInfo,
+  sameCaller,
+  type ServiceAccountIdentity,
+} from './identity.js';
+import { AUDIENCE, kubernetesClaims, T0, type TokenSpec } from './test-support.js';
+
+const claims = (spec: TokenSpec = {}) => kubernetesClaims(spec) as Record<string, unknown>;
+const code = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof KubeAuthError) return `${err.code}${err.claim ? `:${err.claim}` : ''}`;
+    throw err;
+  }
+  return 'accepted';
+};
+
+/** What the API server reports for a token whose claims are `payload`: the inverse direction of the model. */
+function reviewOf(payload: Record<string, unknown>, audiences: string[] = [AUDIENCE]) {
+  return { authenticated: true, user: identityToUserInfo(identityFromClaims(payload, audiences)), audiences };
+}
+
+describe('identity model: claims → identity', () => {
+  it('reads a pod-bound token with its node', () => {
+    expect(identityFromClaims(claims(), [AUDIENCE])).toEqual({
+      username: 'system:serviceaccount:api:api',
+      namespace: 'api',
+      serviceAccount: { name: 'api', uid: 'sa-uid-api-api' },
+      pod: { name: 'api-7d4b9c-x2x9z', uid: 'pod-uid-1' },
+      node: { name: 'node-1', uid: 'node-uid-1' },
+      groups: ['system:serviceaccounts', 'system:serviceaccounts:api', 'system:authenticated'],
+      audiences: [AUDIENCE],
+      issuer: 'https://kubernetes.default.svc.cluster.local',
+      credentialId: 'jti-0b1c2d3e',
+      issuedAt: new Date(T0),
+      expiresAt: new Date(T0 + 600_000),
+      verifiedBy: 'local',
+    });
+  });
+
+  it('normalises the audience: configured ones the token names, in configuration order; none is audience_mismatch', () => {
+    expect(identityFromClaims(claims({ audience: ['b', 'a'] }), ['a', 'x', 'b']).audiences).toEqual(['a', 'b']);
+    expect(identityFromClaims(claims({ claims: { aud: 'a' } }), ['a']).audiences).toEqual(['a']);
+    expect(code(() => identityFromClaims(claims({ audience: ['other'] }), [AUDIENCE]))).toBe('audience_mismatch:aud');
+    expect(acceptedAudiences(['a'], undefined)).toEqual([]);
+  });
+
+  it('refuses inconsistent claims with claim_invalid', () => {
+    expect(code(() => identityFromClaims(claims({ claims: { sub: 'system:serviceaccount:api:other' } }), [AUDIENCE]))).toBe('claim_invalid:sub');
+    expect(code(() => identityFromClaims(claims({ claims: { 'kubernetes.io': undefined } }), [AUDIENCE]))).toBe('claim_invalid:kubernetes.io');
+    expect(code(() => identityFromClaims(claims({ pod: { name: 'p', uid: '' } }), [AUDIENCE]))).toBe('claim_invalid:kubernetes.io');
+  });
+});
+
+describe('identity model: binding rules, the same in both directions', () => {
+  const cases: Array<[string, TokenSpec, { requirePodBinding?: boolean; requireNodeBinding?: boolean }, string]> = [
+    ['pod-bound with node, no requirement', {}, {}, 'accepted'],
+    ['pod-bound with node, both required', {}, { requirePodBinding: true, requireNodeBinding: true }, 'accepted'],
+    ['pod-bound without node, pod required', { node: null }, { requirePodBinding: true }, 'accepted'],
+    ['pod-bound without node, node required', { node: null }, { requireNodeBinding: true }, 'claim_invalid:kubernetes.io'],
+    ['unbound, pod required', { pod: null, node: null }, { requirePodBinding: true }, 'claim_invalid:kubernetes.io'],
+    ['unbound, no requirement', { pod: null, node: null }, {}, 'accepted'],
+  ];
+
+  it.each(cases)('%s: local and TokenReview views agree', (_name, spec, requirements, expected) => {
+    const payload = claims(spec);
+    const local = code(() => identityFromClaims(payload, [AUDIENCE], requirements));
+    const review = code(() => identityFromReview(reviewOf(payload), { configuredAudiences: [AUDIENCE], tokenPayload: payload, ...requirements }));
+    expect([local, review]).toEqual([expected, expected]);
+  });
+
+  it('checkBinding is the rule both directions call', () => {
+    const identity = identityFromClaims(claims({ node: null }), [AUDIENCE]);
+    expect(code(() => checkBinding(identity, { requireNodeBinding: true }))).toBe('claim_invalid:kubernetes.io');
+    expect(code(() => checkBinding(identity, { requirePodBinding: true }))).toBe('accepted');
+  });
+});
+
+describe('identity model: TokenReview status ↔ identity', () => {
+  it('round-trips: the review of a token gives the identity of its claims (but verifiedBy)', () => {
+    for (const spec of [{}, { node: null }, { pod: null, node: null }] satisfies TokenSpec[]) {
+      const payload = claims(spec);
+      const local = identityFromClaims(payload, [AUDIENCE]);
+      const reviewed = identityFromReview(reviewOf(payload), { configuredAudiences: [AUDIENCE], tokenPayload: payload });
+      expect(reviewed).toEqual({ ...local, verifiedBy: 'tokenreview' });
+    }
+  });
+
+  it('writes the extras as the API server does', () => {
+    expect(identityToUserInfo(identityFromClaims(claims(), [AUDIENCE])).extra).toEqual({
+      'authentication.kubernetes.io/pod-name': ['api-7d4b9c-x2x9z'],
+      'authentication.kubernetes.io/pod-uid': ['pod-uid-1'],
+      'authentication.kubernetes.io/node-name': ['node-1'],
+      'authentication.kubernetes.io/node-uid': ['node-uid-1'],
+      'authentication.kubernetes.io/credential-id': ['JTI=jti-0b1c2d3e'],
+    });
+  });
+
+  it('refuses what the API server does not authenticate, or confirms for another audience', () => {
+    const context = { configuredAudiences: [AUDIENCE] };
+    expect(code(() => identityFromReview({ authenticated: false, error: 'pod not found' }, context))).toBe('tokenreview_rejected');
+    expect(code(() => identityFromReview(undefined, context))).toBe('tokenreview_rejected');
+    expect(code(() => identityFromReview({ ...reviewOf(claims()), audiences: ['other'] }, context))).toBe('audience_mismatch:aud');
+    expect(code(() => identityFromReview({ authenticated: true, audiences: [AUDIENCE], user: { username: 'alice' } }, context))).toBe('claim_invalid:sub');
+  });
+});
+
+describe('identity model: cache expiry and caller comparison', () => {
+  it('never caches past exp', () => {
+    const identity = { expiresAt: new Date(T0 + 5_000) };
+    expect(cacheUntil(identity, T0, 10_000)).toBe(T0 + 5_000);
+    expect(cacheUntil(identity, T0, 1_000)).toBe(T0 + 1_000);
+    expect(cacheUntil({}, T0, 1_000)).toBe(T0 + 1_000);
+  });
+
+  it('sameCaller: a recreated ServiceAccount, pod or node (new uid) is another caller', () => {
+    const a = identityFromClaims(claims(), [AUDIENCE]);
+    const with_ = (patch: Partial<ServiceAccountIdentity>) => ({ ...a, ...patch });
+    expect(sameCaller(a, with_({ verifiedBy: 'tokenreview' }))).toBe(true);
+    expect(sameCaller(a, with_({ serviceAccount: { name: 'api', uid: 'new' } }))).toBe(false);
+    expect(sameCaller(a, with_({ pod: { name: 'api-7d4b9c-x2x9z', uid: 'new' } }))).toBe(false);
+    expect(sameCaller(a, with_({ node: { name: 'node-1', uid: 'new' } }))).toBe(false);
+    expect(sameCaller(a, with_({ username: 'system:serviceaccount:api:other' }))).toBe(false);
+    // An API server that does not report node extras does not contradict the token.
+    const { node: _node, ...withoutNode } = a;
+    expect(sameCaller(a, withoutNode)).toBe(true);
+  });
+});
