@@ -12,6 +12,7 @@ import {
   type FetchLike,
   type LocalVerifierOptions,
   type TokenReviewClient,
+  type TokenReviewRequestOptions,
   type TokenReviewVerifierOptions,
   type VerifierEvent,
 } from '@kube-service-auth/verifier';
@@ -93,9 +94,9 @@ export function countingReviewClient(inner: TokenReviewClient): CountingReviewCl
     get count() {
       return count;
     },
-    createTokenReview(review: V1TokenReview) {
+    createTokenReview(review: V1TokenReview, options?: TokenReviewRequestOptions) {
       count++;
-      return inner.createTokenReview(review);
+      return inner.createTokenReview(review, options);
     },
   };
 }

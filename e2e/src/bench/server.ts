@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
 import {
   createKubeFetch,
+  identityFromClaims,
+  identityToUserInfo,
   kubeAuth,
   LocalVerifier,
   Policy,
@@ -46,26 +48,10 @@ const stubTokenReviewClient: TokenReviewClient = {
   async createTokenReview(review: V1TokenReview): Promise<V1TokenReview> {
     stubReviews++;
     const token = review.spec.token ?? '';
-    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-      sub: string;
-      'kubernetes.io': { namespace: string; serviceaccount: { uid: string }; pod: { name: string; uid: string } };
-    };
-    const k8s = claims['kubernetes.io'];
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
     return {
       spec: review.spec,
-      status: {
-        authenticated: true,
-        audiences: review.spec.audiences,
-        user: {
-          username: claims.sub,
-          uid: k8s.serviceaccount.uid,
-          groups: ['system:serviceaccounts', `system:serviceaccounts:${k8s.namespace}`, 'system:authenticated'],
-          extra: {
-            'authentication.kubernetes.io/pod-name': [k8s.pod.name],
-            'authentication.kubernetes.io/pod-uid': [k8s.pod.uid],
-          },
-        },
-      },
+      status: { authenticated: true, audiences: review.spec.audiences, user: identityToUserInfo(identityFromClaims(claims, review.spec.audiences ?? [])) },
     };
   },
 };

@@ -141,7 +141,13 @@ describe('data store (tokenreview mode)', () => {
         status: {
           authenticated: true,
           audiences: review.spec.audiences,
-          user: { username: 'system:serviceaccount:api:api', uid: 'u1', groups: ['system:serviceaccounts'] },
+          // What the API server reports for the token `sign` makes (same ServiceAccount uid, pod extras).
+          user: {
+            username: 'system:serviceaccount:api:api',
+            uid: 'uid-api',
+            groups: ['system:serviceaccounts'],
+            extra: { 'authentication.kubernetes.io/pod-name': ['api-pod'], 'authentication.kubernetes.io/pod-uid': ['pod-uid-api'] },
+          },
         },
       }),
     };

@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
-import type { KubeAuth, ServiceAccountIdentity } from '@kube-service-auth/verifier';
+import { identityToUserInfo, type KubeAuth, type ServiceAccountIdentity } from '@kube-service-auth/verifier';
 import type { Metrics } from './metrics.js';
 import { articleReject, MESSAGES } from './responses.js';
 
@@ -44,7 +44,7 @@ export function createStoreApp(options: StoreAppOptions): Express {
   app.get('/readyz', async (_req, res) => {
     try {
       // In local mode the service is ready once it holds its issuers' keys; TokenReview mode needs nothing warm.
-      if (auth.verifier.local) await auth.verifier.local.warm();
+      if (auth.verifier.mode === 'local') await auth.verifier.local?.warm();
       res.status(200).send('ready');
     } catch (err) {
       res.status(503).send(`not ready: ${(err as Error).message}`);
@@ -61,19 +61,10 @@ export function createStoreApp(options: StoreAppOptions): Express {
 /** The review result as the article prints it: who the caller is and for which audiences; never the token. */
 export function reviewResult(identity: ServiceAccountIdentity | undefined) {
   if (!identity) return { authenticated: false };
-  const extra: Record<string, string[]> = {};
-  if (identity.pod) {
-    extra['authentication.kubernetes.io/pod-name'] = [identity.pod.name];
-    extra['authentication.kubernetes.io/pod-uid'] = [identity.pod.uid];
-  }
-  if (identity.node) {
-    extra['authentication.kubernetes.io/node-name'] = [identity.node.name];
-    extra['authentication.kubernetes.io/node-uid'] = [identity.node.uid];
-  }
-  if (identity.credentialId) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${identity.credentialId}`];
+  const { username, uid, groups, extra } = identityToUserInfo(identity);
   return {
     authenticated: true,
-    user: { username: identity.username, uid: identity.serviceAccount.uid, groups: identity.groups, extra },
+    user: { username, uid, groups, extra },
     audiences: identity.audiences,
     verifiedBy: identity.verifiedBy,
   };

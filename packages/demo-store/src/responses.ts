@@ -7,6 +7,7 @@ export const MESSAGES = {
   missing: 'X-Client-Id not supplied',
   invalid: 'Invalid token',
   unavailable: 'Authentication is temporarily unavailable',
+  misconfigured: 'Authentication is misconfigured',
 } as const;
 
 /**
@@ -23,6 +24,10 @@ export function articleReject(_req: Request, res: Response, error: KubeAuthError
     case 'unavailable':
       res.setHeader('Retry-After', '5');
       res.status(503).type('text/plain').send(MESSAGES.unavailable);
+      return;
+    case 'misconfigured':
+      // The service cannot authenticate anyone until an operator fixes it: a server error, not "Invalid token".
+      res.status(500).type('text/plain').send(MESSAGES.misconfigured);
       return;
     default:
       res.status(403).type('text/plain').send(MESSAGES.invalid);

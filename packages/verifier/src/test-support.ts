@@ -6,7 +6,7 @@
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import type { V1TokenReview, V1TokenReviewStatus } from '@kubernetes/client-node';
 import type { FetchLike } from './http.js';
-import type { TokenReviewClient } from './token-review.js';
+import type { TokenReviewClient, TokenReviewRequestOptions } from './token-review.js';
 import { KubeAuthError, type ReasonCode } from './errors.js';
 import { identityFromClaims, identityToUserInfo } from './identity.js';
 
@@ -241,7 +241,7 @@ export class FakeTokenReviewClient implements TokenReviewClient {
   readonly requests: V1TokenReview[] = [];
   answer: (review: V1TokenReview) => Promise<V1TokenReviewStatus | undefined> = async (review) => reviewStatusFor(review.spec.token ?? '');
 
-  async createTokenReview(review: V1TokenReview): Promise<V1TokenReview> {
+  async createTokenReview(review: V1TokenReview, _options?: TokenReviewRequestOptions): Promise<V1TokenReview> {
     this.requests.push(review);
     const status = await this.answer(review);
     return { ...review, status };
