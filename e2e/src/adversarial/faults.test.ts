@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { ServiceAccountVerifier, type VerifierEvent } from '@kube-service-auth/verifier';
+import { ServiceAccountVerifier, type TokenReviewClient, type VerifierEvent } from '@kube-service-auth/verifier';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { b64, Cluster, movableClock, pollUntil, type Store } from './fixture.js';
+import { attacker, b64, Cluster, movableClock, pollUntil, signCompact, type Store } from './fixture.js';
 import { closeAgent, get, metricValue, SlowProxy } from './net.js';
-import { expectAccepted, expectHttp, expectRejected, outcomeOf, record, reportAfterAll } from './registry.js';
+import { expectAccepted, expectHttp, expectRejected, measure, outcomeOf, record, reportAfterAll } from './registry.js';
 
 // Faults against the real control plane: the real kube-apiserver is stopped, slowed down (a TCP proxy that holds
 // bytes back), restarted with a new signing key, flooded, and refused the RBAC it needs. Each fault must fail closed
@@ -216,42 +216,93 @@ describe('key rotation: the API server restarts with a new signing key', () => {
   let oldToken: string;
   let oldToken2: string;
   let newToken: string;
+  let lastFetchAt: number;
   let fetchesBefore: number;
+  let floodFetchesBefore: number;
+  let floodStarted: number;
+  let flooding = true;
+  let flood: Promise<{ requests: number; accepted: number }>;
+  const randomKid = (template: string) => {
+    const [, p, sig] = template.split('.');
+    return `${b64(JSON.stringify({ alg: 'RS256', kid: randomBytes(16).toString('base64url') }))}.${p}.${sig}`;
+  };
 
   beforeAll(async () => {
+    // Default cooldown (5 s) and time-out (5 s): what a deployment gets without tuning.
     rot = cluster.localVerifier({ clock: clock.clock });
     [oldToken, oldToken2] = (await freshTokens(2)) as [string, string];
     await rot.verifier.verify(oldToken);
-    // The data store with the shortest cooldown the configuration allows (1 s), so that the restart outlasts it.
-    store = await cluster.startStore({ mode: 'local', env: { K8S_AUTH_JWKS_COOLDOWN_SECONDS: '1' } });
+    lastFetchAt = clock.clock();
+    store = await cluster.startStore({ mode: 'local' });
     expect((await get(store.url, { 'x-client-id': oldToken })).status).toBe(200);
     fetchesBefore = metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'jwks', result: 'ok' });
+    floodFetchesBefore = metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'jwks' });
+    // A random-kid flood for the whole rotation keeps the store's cooldown busy: whenever a valid token with the new kid
+    // arrives, a fetch happened less than a cooldown ago (the worst case for rotation).
+    floodStarted = Date.now();
+    flood = (async () => {
+      let requests = 0;
+      let accepted = 0;
+      while (flooding) {
+        const answers = await Promise.all(Array.from({ length: 20 }, () => get(store.url, { 'x-client-id': randomKid(oldToken) }, 30_000).catch(() => ({ status: 0 }))));
+        requests += answers.length;
+        accepted += answers.filter((a) => a.status === 200).length;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return { requests, accepted };
+    })();
     await cluster.cp.restartApiServer({ signingKey: 'new' });
     newToken = await cluster.token();
     expect(decodeProtectedHeader(newToken).kid).not.toBe(decodeProtectedHeader(oldToken).kid);
   });
 
-  it('within the 30 s cooldown of the last fetch the new kid is key_not_found, at no cost (documented trade-off)', async () => {
-    await expectRejected(F(ROT, 'new kid within the cooldown of the last fetch'), 'key_not_found', () => rot.verifier.verify(newToken), {
-      kind: 'fault',
-      expected: 'refused until the cooldown has passed (0 fetches): a valid token refused by design',
-      validRefusedByDesign: true,
-    });
-    expect(jwksFetches(rot.events)).toBe(1);
+  afterAll(() => {
+    flooding = false;
   });
 
-  it('past the cooldown: exactly one refetch, the new kid is accepted, and the old key still verifies its tokens', async () => {
-    clock.advance(30);
-    await expectAccepted(F(ROT, 'new kid past the cooldown: one refetch, accepted'), () => rot.verifier.verify(newToken), { kind: 'fault' });
+  it('a new kid within the cooldown of the last fetch waits for the next fetch the cooldown allows and is accepted', async () => {
+    // The verifier's clock is put 1 s after its last fetch: the new key was published within the cooldown.
+    clock.advance((lastFetchAt + 1000 - clock.clock()) / 1000);
+    const started = performance.now();
+    await expectAccepted(F(ROT, 'new kid within the cooldown of the last fetch: waits for the next fetch, accepted'), () => rot.verifier.verify(newToken), { kind: 'fault' });
+    const waitedMs = performance.now() - started;
+    measure('rotation: wait of a new kid 1 s into a 5 s cooldown', waitedMs, 'ms');
+    expect(waitedMs).toBeGreaterThanOrEqual(3000);
+    expect(waitedMs).toBeLessThan(5000 + 5000);
     expect(jwksFetches(rot.events, true)).toBe(2);
     await expectAccepted(F(ROT, 'old kid after the rotation: accepted, no fetch'), () => rot.verifier.verify(oldToken2), { kind: 'fault' });
     expect(jwksFetches(rot.events)).toBe(2);
   });
 
-  it('over HTTP: the data store accepts the new kid after exactly one key-set fetch, and the old one still', async () => {
-    expectHttp(F(ROT, 'new kid over HTTP: one refetch, accepted'), await get(store.url, { 'x-client-id': newToken }), { status: 200, reason: null }, { kind: 'fault' });
+  it('over HTTP, under a random-kid flood: callers with fresh tokens see no refusal, and the flood costs ≤ 1 fetch per cooldown', async () => {
+    const fresh = [newToken, ...(await freshTokens(19))];
+    const answers = [];
+    for (const token of fresh) {
+      answers.push(await get(store.url, { 'x-client-id': token }, 30_000));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const refused = answers.filter((a) => a.status !== 200);
+    record({
+      kind: 'fault',
+      name: F(ROT, 'fresh tokens over HTTP during a random-kid flood: no refusal'),
+      expected: 'all 200 (0 refused)',
+      reason: '—',
+      expectedVerdict: 'accept',
+      observedVerdict: refused.length === 0 ? 'accept' : 'reject',
+      observed: refused.length === 0 ? `${answers.length} × 200` : refused.map((a) => `HTTP ${a.status} ${a.reason ?? ''}`).join(', '),
+      inputs: answers.length,
+    });
+    measure('rotation: valid requests refused after a restart with a new key (under a random-kid flood)', refused.length, 'requests');
+    expect(refused).toEqual([]);
     expectHttp(F(ROT, 'old kid over HTTP after the rotation: accepted'), await get(store.url, { 'x-client-id': oldToken }), { status: 200, reason: null }, { kind: 'fault' });
-    expect(metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'jwks', result: 'ok' }) - fetchesBefore).toBe(1);
+    flooding = false;
+    const { requests, accepted } = await flood;
+    const elapsed = (Date.now() - floodStarted) / 1000;
+    const fetches = metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'jwks' }) - floodFetchesBefore;
+    record({ kind: 'fault', name: F(ROT, 'random-kid flood across the rotation'), expected: `all refused, ≤ 1 + elapsed/5 s key-set fetches (observed ${fetches} in ${elapsed.toFixed(0)} s)`, reason: 'key_not_found', expectedVerdict: 'reject', observedVerdict: accepted ? 'accept' : 'reject', observed: `${requests} requests, ${accepted} accepted`, inputs: requests, mistakes: accepted });
+    expect(accepted).toBe(0);
+    expect(fetches).toBeLessThanOrEqual(1 + Math.floor(elapsed / 5));
+    expect(metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'jwks', result: 'ok' }) - fetchesBefore).toBeGreaterThanOrEqual(1);
   });
 });
 
@@ -277,7 +328,9 @@ describe('a flood of random kids', () => {
 
   beforeAll(async () => {
     template = await cluster.token();
-    flood = cluster.localVerifier({ clock: clock.clock }); // default cooldown 30 s
+    // A 30 s cooldown, set explicitly (the default is 5 s): the next refetch is then further away than the time-out,
+    // so a random kid within the cooldown is refused at once instead of waiting.
+    flood = cluster.localVerifier({ clock: clock.clock, jwks: { cooldown: 30 } });
     await flood.verifier.verify(template);
   });
 
@@ -314,7 +367,7 @@ describe('a flood of random kids', () => {
     expect(fetches).toBeLessThanOrEqual(600 / 30);
   });
 
-  it('over HTTP: 1,000 concurrent random kids get 403 key_not_found and at most one key-set fetch per cooldown', async () => {
+  it('over HTTP (default 5 s cooldown): 1,000 concurrent random kids get 403 key_not_found and at most one key-set fetch per cooldown', async () => {
     const store = await cluster.startStore({ mode: 'local' });
     expect((await get(store.url, { 'x-client-id': template })).status).toBe(200);
     const before = metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'jwks' });
@@ -323,9 +376,9 @@ describe('a flood of random kids', () => {
     const elapsed = (Date.now() - started) / 1000;
     const fetches = metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'jwks' }) - before;
     const statuses = new Set(answers.map((a) => `HTTP ${a.status} ${a.reason ?? ''}`.trim()));
-    record({ kind: 'fault', name: F(FLOOD, '1,000 concurrent random kids over HTTP'), expected: `HTTP 403, ≤ 1 + elapsed/30 s key-set fetches (observed ${fetches})`, reason: 'key_not_found', expectedVerdict: 'reject', observedVerdict: answers.some((a) => a.status === 200) ? 'accept' : 'reject', observed: [...statuses].join(', '), inputs: 1000, mistakes: answers.filter((a) => a.status === 200).length });
+    record({ kind: 'fault', name: F(FLOOD, '1,000 concurrent random kids over HTTP'), expected: `HTTP 403, ≤ 1 + elapsed/5 s key-set fetches (observed ${fetches})`, reason: 'key_not_found', expectedVerdict: 'reject', observedVerdict: answers.some((a) => a.status === 200) ? 'accept' : 'reject', observed: [...statuses].join(', '), inputs: 1000, mistakes: answers.filter((a) => a.status === 200).length });
     expect([...statuses]).toEqual(['HTTP 403 key_not_found']);
-    expect(fetches).toBeLessThanOrEqual(1 + Math.floor(elapsed / 30));
+    expect(fetches).toBeLessThanOrEqual(1 + Math.floor(elapsed / 5));
   });
 });
 
@@ -351,6 +404,52 @@ describe('TokenReview: the API server slow, or refusing us (403)', () => {
     expectHttp(F(SLOW, 'fast again: data store recovers'), value, { status: 200, reason: null }, { kind: 'fault' });
   });
 
+  it('a timed-out review is aborted: open connections to a slow API server stay bounded (a client that ignores the abort piles them up)', async () => {
+    const SLOW = 'TokenReview: API server slow';
+    const tokens = await freshTokens(80);
+    const waves = async (client: TokenReviewClient): Promise<{ open: number[]; codes: Set<string> }> => {
+      const reviewer = cluster.tokenReviewVerifier(client, { timeoutMs: 300 });
+      const open: number[] = [];
+      const codes = new Set<string>();
+      for (let wave = 0; wave < 4; wave++) {
+        const outcomes = await Promise.all(tokens.splice(0, 10).map((t) => outcomeOf(() => reviewer.verify(t))));
+        for (const o of outcomes) codes.add(o.verdict === 'reject' ? o.code : 'accepted');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        open.push(proxy.openConnections);
+      }
+      return { open, codes };
+    };
+    // Settle any connection left by earlier tests before measuring.
+    await pollUntil(async () => proxy.openConnections, (n) => n === 0, 15_000, 100);
+    proxy.delayMs = 5000;
+    try {
+      const aborting = await waves(cluster.reviewClient(cluster.reviewerToken, proxy.url));
+      await pollUntil(async () => proxy.openConnections, (n) => n === 0, 15_000, 100);
+      // The behaviour before issue 10: the race is lost, the request keeps running.
+      const inner = cluster.reviewClient(cluster.reviewerToken, proxy.url);
+      const ignoring = await waves({ createTokenReview: (review) => inner.createTokenReview(review) });
+      record({
+        kind: 'fault',
+        name: F(SLOW, '40 reviews timing out in 4 waves: open connections'),
+        expected: 'fails closed (503) and ≤ 2 connections left open after each wave',
+        reason: 'tokenreview_unavailable',
+        expectedVerdict: 'reject',
+        observedVerdict: aborting.codes.has('accepted') ? 'accept' : 'reject',
+        observed: `open after each wave: ${aborting.open.join(', ')} (a client ignoring the abort: ${ignoring.open.join(', ')})`,
+        inputs: 40,
+        mistakes: aborting.codes.has('accepted') ? 1 : 0,
+      });
+      measure('slow API server: connections open after 40 timed-out reviews, aborting client', Math.max(...aborting.open), 'connections');
+      measure('slow API server: connections open after 40 timed-out reviews, client ignoring the abort', Math.max(...ignoring.open), 'connections');
+      expect([...aborting.codes]).toEqual(['tokenreview_unavailable']);
+      expect(Math.max(...aborting.open)).toBeLessThanOrEqual(2);
+      expect(ignoring.open[ignoring.open.length - 1]).toBeGreaterThanOrEqual(30);
+    } finally {
+      proxy.delayMs = 0;
+    }
+    await pollUntil(async () => proxy.openConnections, (n) => n === 0, 20_000, 100);
+  });
+
   it('403 (the reviewer lacks system:auth-delegator): tokenreview_forbidden (503), recovered once the binding exists', async () => {
     const FORBIDDEN = 'TokenReview: forbidden (no system:auth-delegator)';
     const pod = await cluster.createPod('data-store', 'no-delegator', 'no-delegator');
@@ -367,6 +466,77 @@ describe('TokenReview: the API server slow, or refusing us (403)', () => {
     }, { kind: 'fault' });
     const { value } = await pollUntil(() => get(store.url, { 'x-client-id': t2 as string }), (a) => a.status === 200, 15_000, 500);
     expectHttp(F(FORBIDDEN, 'binding added: data store recovers'), value, { status: 200, reason: null }, { kind: 'fault' });
+  });
+});
+
+describe('TokenReview mode under a flood of distinct forged tokens', () => {
+  const FORGED = 'TokenReview mode: forged-token flood';
+  /** Real claims and the real kid, each with its own jti (no cache answers twice), signed by the attacker's key. */
+  async function forgedTokens(n: number): Promise<string[]> {
+    const template = await cluster.claims();
+    const { kid } = await cluster.signingKey();
+    return Array.from({ length: n }, () => signCompact({ alg: 'RS256', kid }, { ...template, jti: randomBytes(12).toString('hex') }, 'RS256', attacker.rsa.privateKey));
+  }
+
+  it('with the offline pre-check: 10,000 forged tokens cause 0 TokenReviews; review only: one each', async () => {
+    const client = cluster.reviewClient();
+    const precheck = cluster.localVerifier();
+    const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', local: precheck.verifier, tokenReview: cluster.tokenReviewVerifier(client) });
+    const tokens = await forgedTokens(10_000);
+    const codes = new Set<string>();
+    let accepted = 0;
+    for (let i = 0; i < tokens.length; i += 500) {
+      const outcomes = await Promise.all(tokens.slice(i, i + 500).map((t) => outcomeOf(() => verifier.verify(t))));
+      for (const o of outcomes) {
+        if (o.verdict === 'accept') accepted++;
+        else codes.add(o.code);
+      }
+    }
+    // Before issue 10 (no pre-check), each forged token was one TokenReview: shown on a sample of 200.
+    const bare = cluster.reviewClient();
+    const reviewOnly = new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: cluster.tokenReviewVerifier(bare) });
+    const sample = await Promise.all(tokens.slice(0, 200).map((t) => outcomeOf(() => reviewOnly.verify(t))));
+    record({ kind: 'fault', name: F(FORGED, '10,000 distinct forged tokens, pre-check on'), expected: `all refused, 0 TokenReviews (observed ${client.count}; review only: ${bare.count} for 200)`, reason: 'signature_invalid', expectedVerdict: 'reject', observedVerdict: accepted ? 'accept' : 'reject', observed: [...codes].join(', '), inputs: 10_000, mistakes: accepted });
+    measure('forged-token flood: TokenReviews for 10,000 forged tokens, pre-check on', client.count, 'reviews');
+    measure('forged-token flood: TokenReviews for 200 forged tokens, review only', bare.count, 'reviews');
+    expect(accepted).toBe(0);
+    expect([...codes]).toEqual(['signature_invalid']);
+    expect(client.count).toBe(0);
+    expect(sample.every((o) => o.verdict === 'reject' && o.code === 'tokenreview_rejected')).toBe(true);
+    expect(bare.count).toBe(200);
+    // The pre-check costs valid callers nothing but its check: one review, accepted.
+    await expectAccepted(F(FORGED, 'valid token with the pre-check on: one review, accepted'), async () => verifier.verify(await cluster.token()), { kind: 'fault' });
+    expect(client.count).toBe(1);
+  });
+
+  it('in-flight cap: a slow API server sees at most maxInflight reviews; the rest is tokenreview_overloaded (503) at once', async () => {
+    const client = cluster.reviewClient(cluster.reviewerToken, proxy.url);
+    const reviewer = cluster.tokenReviewVerifier(client, { maxInflight: 20, timeoutMs: 3000 });
+    const tokens = await forgedTokens(200);
+    proxy.delayMs = 1000;
+    try {
+      const outcomes = await Promise.all(tokens.map((t) => outcomeOf(() => reviewer.verify(t))));
+      const counts = new Map<string, number>();
+      for (const o of outcomes) counts.set(o.verdict === 'accept' ? 'accepted' : o.code, (counts.get(o.verdict === 'accept' ? 'accepted' : o.code) ?? 0) + 1);
+      record({ kind: 'fault', name: F(FORGED, '200 concurrent distinct tokens, cap 20, API server slow'), expected: `≤ 20 TokenReviews (observed ${client.count}), the rest tokenreview_overloaded`, reason: 'tokenreview_overloaded, tokenreview_rejected', expectedVerdict: 'reject', observedVerdict: counts.has('accepted') ? 'accept' : 'reject', observed: [...counts].map(([k, v]) => `${k} ${v}`).join(', '), inputs: 200, mistakes: counts.get('accepted') ?? 0 });
+      expect(client.count).toBe(20);
+      expect(counts.get('tokenreview_overloaded')).toBe(180);
+      expect(counts.has('accepted')).toBe(false);
+    } finally {
+      proxy.delayMs = 0;
+    }
+  });
+
+  it('over HTTP: the data store in tokenreview mode answers forged tokens 403 signature_invalid with 0 TokenReviews', async () => {
+    const store = await cluster.startStore({ mode: 'tokenreview' });
+    expect((await get(store.url, { 'x-client-id': await cluster.token() })).status).toBe(200);
+    const before = metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'token_review' });
+    const answers = await Promise.all((await forgedTokens(500)).map((t) => get(store.url, { 'x-client-id': t }, 60_000)));
+    const reviews = metricValue(await metrics(store), 'kube_auth_upstream_requests_total', { kind: 'token_review' }) - before;
+    const statuses = new Set(answers.map((a) => `HTTP ${a.status} ${a.reason ?? ''}`.trim()));
+    record({ kind: 'fault', name: F(FORGED, '500 forged tokens over HTTP'), expected: `HTTP 403, 0 TokenReviews (observed ${reviews})`, reason: 'signature_invalid', expectedVerdict: 'reject', observedVerdict: answers.some((a) => a.status === 200) ? 'accept' : 'reject', observed: [...statuses].join(', '), inputs: 500, mistakes: answers.filter((a) => a.status === 200).length });
+    expect([...statuses]).toEqual(['HTTP 403 signature_invalid']);
+    expect(reviews).toBe(0);
   });
 });
 

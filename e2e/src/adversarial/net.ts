@@ -53,6 +53,7 @@ export class SlowProxy {
   connections = 0;
   port = 0;
   private readonly sockets = new Set<Socket>();
+  private readonly clients = new Set<Socket>();
   private readonly server: TcpServer;
 
   private constructor(targetPort: number) {
@@ -61,6 +62,11 @@ export class SlowProxy {
 
   get url(): string {
     return `https://127.0.0.1:${this.port}`;
+  }
+
+  /** Client connections open right now (a request that gave up and closed its socket no longer counts). */
+  get openConnections(): number {
+    return this.clients.size;
   }
 
   static async start(targetPort: number): Promise<SlowProxy> {
@@ -76,6 +82,8 @@ export class SlowProxy {
 
   private accept(client: Socket, targetPort: number): void {
     this.connections++;
+    this.clients.add(client);
+    client.on('close', () => this.clients.delete(client));
     const upstream = connect(targetPort, '127.0.0.1');
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);

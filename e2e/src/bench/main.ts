@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlPlane } from '../control-plane/control-plane.js';
 import { setUpCluster } from './fixture.js';
+import { forgedFloodSection } from './forged.js';
 import { AUDIENCE, type AuthConfig } from './protocol.js';
 import { rawVerification } from './raw.js';
 import { chart, markdown, targets, type BenchResults } from './report.js';
@@ -95,6 +96,8 @@ async function main(): Promise<void> {
     const apiLoad = await apiLoadSection(fixture, settings, log);
     log('3b. random-kid flood');
     const flood = await floodSection(fixture, settings, log);
+    log('3c. forged-token flood in TokenReview mode');
+    const forged = await forgedFloodSection(fixture, log);
 
     log(`4. memory: ${settings.memoryTokens} distinct tokens through the caches`);
     const memory = await memorySection(fixture, settings, log);
@@ -115,6 +118,7 @@ async function main(): Promise<void> {
       raw,
       apiLoad,
       flood,
+      forged,
       memory,
     };
 

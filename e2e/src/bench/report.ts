@@ -1,4 +1,5 @@
 import type { RawResult } from './raw.js';
+import type { ForgedResult } from './forged.js';
 import { fmt, mb, type ApiLoadRow, type FloodResult, type HttpRow, type MemoryResult } from './sections.js';
 import type { BenchSettings } from './settings.js';
 import { barChart, type Bar } from './svg.js';
@@ -22,6 +23,7 @@ export interface BenchResults {
   raw: RawResult[];
   apiLoad: ApiLoadRow[];
   flood: FloodResult;
+  forged: ForgedResult;
   memory: MemoryResult;
 }
 
@@ -80,7 +82,13 @@ export function targets(results: BenchResults): Target[] {
   const last = mem.rows[mem.rows.length - 1];
   const heapGrowth = mid && last ? last.heapUsed - mid.heapUsed : 0;
   const settled = mid !== undefined && heapGrowth <= Math.max(5 * 1024 * 1024, 0.1 * mid.heapUsed);
+  const forgedWith = results.forged.runs.find((r) => r.label.includes('pre-check'));
   return [
+    {
+      target: 'TokenReview mode: forged tokens cause no TokenReview (offline pre-check), none accepted',
+      figure: results.forged.runs.map((r) => `${r.label}: ${r.tokenReviews} TokenReviews, ${r.accepted} accepted`).join('; '),
+      met: forgedWith !== undefined && forgedWith.tokenReviews === 0 && results.forged.runs.every((r) => r.accepted === 0),
+    },
     {
       target: 'Local mode: throughput ≥ 85% of the unprotected route (overhead ≤ 15%); judged on req/s and on server CPU per request',
       figure:
@@ -322,7 +330,7 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     `${results.flood.distinctKids} tokens that are valid in every way (real claims: issuer, audience, times, pod binding) but signed by a`,
     'throwaway RSA key under random `kid`s, sent by autocannon as fast as the server answers, while a valid caller sends',
     `${results.flood.legitRate} req/s. Local mode, key set warm, JWKS cooldown ${results.flood.cooldownSeconds} s (set low so that the run spans several`,
-    'cooldowns; the product default is 30 s). Each JWKS fetch goes to the real API server.',
+    'cooldowns; the product default is 5 s). Each JWKS fetch goes to the real API server.',
     '',
     table(
       ['', ''],
@@ -333,6 +341,25 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
         ['smallest gap between fetches', gap(results.flood)],
         ['valid caller meanwhile', `${results.flood.legit.ok}/${results.flood.legit.responses} answered 200, p50 ${fmt(results.flood.legit.latency.p50, 2)} ms, p99 ${fmt(results.flood.legit.latency.p99, 2)} ms`],
       ],
+    ),
+    '',
+    '### Forged-token flood in TokenReview mode',
+    '',
+    `${results.forged.tokens} distinct forged tokens (real claims and \`kid\`, a throwaway key's signature, each its own \`jti\`), ${results.forged.concurrency} at a`,
+    'time, through a TokenReview-mode verifier in process, against the real API server.',
+    '',
+    table(
+      ['', 'TokenReviews sent', 'peak in flight', 'refused', 'accepted', 'reasons', 'time'],
+      results.forged.runs.map((r) => [
+        r.label,
+        r.tokenReviews,
+        r.peakInflight,
+        r.refused,
+        r.accepted,
+        Object.entries(r.reasons).map(([k, v]) => `\`${k}\` ${v}`).join(', '),
+        `${fmt(r.seconds, 1)} s`,
+      ]),
+      ['---', '---:', '---:', '---:', '---:', '---', '---:'],
     ),
     '',
     '## 4. Memory',

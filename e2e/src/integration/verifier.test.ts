@@ -5,6 +5,8 @@ import {
   ServiceAccountVerifier,
   StaticTokenSource,
   TokenReviewVerifier,
+  type BindingRequirements,
+  type ServiceAccountIdentity,
   type VerifierEvent,
 } from '@kube-service-auth/verifier';
 import { decodeProtectedHeader } from 'jose';
@@ -25,21 +27,27 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 }
 
 /** The data store's view: fetches discovery and JWKS with its own ServiceAccount token and the cluster CA. */
-function localVerifier(options: { clock?: () => number; cooldown?: number } = {}): LocalVerifier {
+function localVerifier(options: { clock?: () => number; cooldown?: number; requirements?: BindingRequirements } = {}): LocalVerifier {
   return new LocalVerifier({
     issuers: [cp.issuer],
     audience: 'data-store',
     fetch: createKubeFetch({ caPem: cp.caPem, tokenSource: new StaticTokenSource(reviewerToken) }),
-    requirePodBinding: true,
+    ...(options.requirements ?? { requirePodBinding: true }),
     clock: options.clock,
     jwks: { cooldown: options.cooldown ?? 30 },
     onEvent: (e) => events.push(e),
   });
 }
 
-function tokenReview(): TokenReviewVerifier {
+function tokenReview(requirements: BindingRequirements = {}): TokenReviewVerifier {
   // As the data store: its own token, bound to system:auth-delegator.
-  return new TokenReviewVerifier({ client: cp.kubeConfigForToken(reviewerToken), audience: 'data-store', cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
+  return new TokenReviewVerifier({
+    client: cp.kubeConfigForToken(reviewerToken),
+    audience: 'data-store',
+    cacheTtlSeconds: 0,
+    negativeCacheTtlSeconds: 0,
+    ...requirements,
+  });
 }
 
 async function apiToken(audiences = ['data-store'], pod = { name: 'api', uid: podUid }, serviceAccount = 'api'): Promise<string> {
@@ -131,6 +139,72 @@ describe('TokenReview mode against the real API server', () => {
     const weak = (await admin.requestToken({ namespace: 'api', serviceAccount: 'intruder', pod: { name: 'intruder-2', uid: intruderUid } })).token;
     const verifier = new TokenReviewVerifier({ client: cp.kubeConfigForToken(weak), audience: 'data-store' });
     await expectCode(verifier.verify(await apiToken()), 'tokenreview_forbidden');
+  });
+});
+
+describe('differential: local verification and TokenReview agree on every token the API server mints', () => {
+  type Verdict = { verdict: 'accept'; identity: Omit<ServiceAccountIdentity, 'verifiedBy'> } | { verdict: 'reject'; code: string };
+  const verdictOf = async (verify: () => Promise<ServiceAccountIdentity>): Promise<Verdict> => {
+    try {
+      const { verifiedBy: _by, ...identity } = await verify();
+      return { verdict: 'accept', identity: { ...identity, groups: [...identity.groups].sort() } };
+    } catch (err) {
+      if (err instanceof KubeAuthError) return { verdict: 'reject', code: err.code };
+      throw err;
+    }
+  };
+  const requirementSets: Array<[string, BindingRequirements]> = [
+    ['no binding required', {}],
+    ['pod binding required', { requirePodBinding: true }],
+    ['node binding required', { requireNodeBinding: true }],
+    ['pod and node binding required', { requirePodBinding: true, requireNodeBinding: true }],
+  ];
+
+  it('pod-bound (with and without node), unbound, other ServiceAccount, wrong audience, API-server audience, forged: same verdict, same identity', async () => {
+    const nodelessUid = await admin.createPod('api', 'nodeless', 'api');
+    const intruderUid = await admin.createPod('api', 'intruder-diff', 'intruder', { nodeName: 'node-1' });
+    const podBound = await apiToken();
+    const [h, p] = podBound.split('.') as [string, string];
+    const tokens: Array<[string, string, 'accept' | 'reject' | 'binding']> = [
+      ['pod-bound, with node', podBound, 'accept'],
+      ['pod-bound, without node', await apiToken(['data-store'], { name: 'nodeless', uid: nodelessUid }), 'binding'],
+      ['unbound', (await admin.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['data-store'], expirationSeconds: 600 })).token, 'binding'],
+      ['another ServiceAccount', await apiToken(['data-store'], { name: 'intruder-diff', uid: intruderUid }, 'intruder'), 'accept'],
+      ['wrong audience', await apiToken(['billing']), 'reject'],
+      ['two audiences, ours second', await apiToken(['billing', 'data-store']), 'accept'],
+      ['API-server audience (article variant 1)', await apiToken([]), 'reject'],
+      ['forged: payload of a valid token, signature of another', `${h}.${p}.${(await apiToken(['billing'])).split('.')[2] ?? ''}`, 'reject'],
+    ];
+    const rows: string[] = [];
+    for (const [requirementName, requirements] of requirementSets) {
+      const local = localVerifier({ requirements });
+      const review = tokenReview(requirements);
+      for (const [tokenName, token, expected] of tokens) {
+        const [offline, reviewed] = await Promise.all([verdictOf(() => local.verify(token)), verdictOf(() => review.verify(token))]);
+        rows.push(`${requirementName} / ${tokenName}: local ${offline.verdict}, TokenReview ${reviewed.verdict}`);
+        expect(reviewed.verdict, `${requirementName} / ${tokenName}`).toBe(offline.verdict);
+        if (offline.verdict === 'accept' && reviewed.verdict === 'accept') expect(reviewed.identity).toEqual(offline.identity);
+        if (expected !== 'binding') expect(offline.verdict, `${requirementName} / ${tokenName}`).toBe(expected);
+      }
+    }
+    // The binding cases are decided by the requirements alone, identically in both modes.
+    expect(rows).toContain('node binding required / pod-bound, without node: local reject, TokenReview reject');
+    expect(rows).toContain('pod binding required / pod-bound, without node: local accept, TokenReview accept');
+    expect(rows).toContain('pod binding required / unbound: local reject, TokenReview reject');
+    expect(rows).toContain('no binding required / unbound: local accept, TokenReview accept');
+  });
+
+  it('the one expected difference: a deleted pod — TokenReview refuses, local verification cannot see it', async () => {
+    const uid = await admin.createPod('api', 'diff-doomed', 'api', { nodeName: 'node-1' });
+    const token = await apiToken(['data-store'], { name: 'diff-doomed', uid });
+    await expect(tokenReview().verify(token)).resolves.toMatchObject({ pod: { uid } });
+    await admin.deletePod('api', 'diff-doomed');
+    const refused = await eventually(
+      () => tokenReview().verify(token).then(() => false, (err: KubeAuthError) => err.code === 'tokenreview_rejected'),
+      45_000,
+    );
+    expect(refused).toBe(true);
+    await expect(localVerifier().verify(token)).resolves.toMatchObject({ pod: { uid } });
   });
 });
 
