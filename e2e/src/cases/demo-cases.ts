@@ -3,10 +3,11 @@ import { call, eventually, TEXT } from './http.js';
 import type { DemoTarget } from './target.js';
 
 /**
- * How a token minted for another audience is refused: local mode sees the `aud` claim; the API server, asked for our
+ * How a token minted for another audience is refused: local mode sees the `aud` claim; in TokenReview mode the
+ * offline pre-check sees it too when the store holds its issuer's keys, otherwise the API server, asked for our
  * audience, simply does not authenticate the token.
  */
-const AUDIENCE_REASON = { local: 'audience_mismatch', tokenreview: 'tokenreview_rejected' } as const;
+const AUDIENCE_REASONS = { local: ['audience_mismatch'], tokenreview: ['audience_mismatch', 'tokenreview_rejected'] } as const;
 
 /**
  * The article's story as test cases, for any {@link DemoTarget}. `target` is a function because the target is
@@ -38,7 +39,8 @@ export function defineDemoCases(target: () => DemoTarget): void {
       const token = await t.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: [t.apiServerAudience] });
       for (const mode of ['local', 'tokenreview'] as const) {
         const res = await call(t.storeUrls[mode], token);
-        expect(res, mode).toMatchObject({ status: 403, body: TEXT.invalid, reason: AUDIENCE_REASON[mode] });
+        expect(res, mode).toMatchObject({ status: 403, body: TEXT.invalid });
+        expect(AUDIENCE_REASONS[mode], mode).toContain(res.reason);
       }
     });
   });

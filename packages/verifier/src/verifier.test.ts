@@ -172,7 +172,7 @@ describe('ServiceAccountVerifier: tokenreview mode with the offline pre-check', 
     expect(client.requests).toHaveLength(1);
   });
 
-  it('when the keys cannot be had (jwks_unavailable), the review alone decides', async () => {
+  it('when the keys cannot be had (jwks_unavailable; issuer_misconfigured alike), the review alone decides', async () => {
     const { client, tokenReview, issuer } = setup();
     issuer.mode = 'refused';
     const time = fakeClock();

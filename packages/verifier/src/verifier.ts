@@ -34,7 +34,8 @@ export interface ServiceAccountVerifierOptions {
   /**
    * Required in `local` mode. In `tokenreview` mode it is the pre-check: every token is verified offline first
    * (signature, issuer, audience, times, binding), so garbage and forgeries never reach the API server; the review
-   * still decides. When the issuer's keys cannot be had (`jwks_unavailable`), the review alone decides.
+   * still decides. When the issuer's keys cannot be had (`jwks_unavailable`, `issuer_misconfigured`, `key_unusable`),
+   * the review alone decides.
    */
   local?: LocalVerifier;
   /** Required in `tokenreview` mode, and in `local` mode for revocation-sensitive routes. */
