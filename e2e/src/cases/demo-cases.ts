@@ -84,7 +84,9 @@ export function defineDemoCases(target: () => DemoTarget): void {
       const t = target();
       const token = await t.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['billing'] });
       for (const mode of ['local', 'tokenreview'] as const) {
-        expect(await call(t.storeUrls[mode], token), mode).toMatchObject({ status: 403, body: TEXT.invalid, reason: AUDIENCE_REASON[mode] });
+        const res = await call(t.storeUrls[mode], token);
+        expect(res, mode).toMatchObject({ status: 403, body: TEXT.invalid });
+        expect(AUDIENCE_REASONS[mode], mode).toContain(res.reason);
       }
     });
   });
