@@ -32,7 +32,6 @@ export {
   type ServiceAccountIdentity,
 } from './identity.js';
 export { parseServiceAccountClaims, type ClaimRequirements } from './claims.js';
-export { numberOption, type NumberBounds } from './options.js';
 export { LocalVerifier, type LocalVerifierOptions, type IssuerConfig, type JwksTuning } from './local-verifier.js';
 export {
   TokenReviewVerifier,

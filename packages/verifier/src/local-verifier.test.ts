@@ -516,6 +516,19 @@ describe('LocalVerifier: configuration', () => {
     expect(() => new LocalVerifier({ ...base(), ...override })).toThrow();
   });
 
+  it.each([
+    ['leewaySeconds', { leewaySeconds: Number.NaN }],
+    ['leewaySeconds', { leewaySeconds: -1 }],
+    ['cacheTtlSeconds', { cacheTtlSeconds: -10 }],
+    ['cacheMaxEntries', { cacheMaxEntries: 0 }],
+    ['maxTokenBytes', { maxTokenBytes: 1.5 }],
+    ['cooldown', { jwks: { cooldown: Number.NaN } }],
+    ['timeoutMs', { jwks: { timeoutMs: -1 } }],
+  ])('throws a TypeError naming %s for an invalid number (%j)', (name, override) => {
+    expect(() => new LocalVerifier({ ...base(), ...override })).toThrow(TypeError);
+    expect(() => new LocalVerifier({ ...base(), ...override })).toThrow(new RegExp(`^${name} must be`));
+  });
+
   it('constructs with a valid configuration (control)', () => {
     expect(() => new LocalVerifier(base())).not.toThrow();
   });
