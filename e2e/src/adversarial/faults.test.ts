@@ -495,7 +495,9 @@ describe('TokenReview mode under a flood of distinct forged tokens', () => {
     // Before issue 10 (no pre-check), each forged token was one TokenReview: shown on a sample of 200.
     const bare = cluster.reviewClient();
     const reviewOnly = new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: cluster.tokenReviewVerifier(bare) });
-    const sample = await Promise.all(tokens.slice(0, 200).map((t) => outcomeOf(() => reviewOnly.verify(t))));
+    const sample = [];
+    // In batches of 50: under the default cap of 100 reviews in flight.
+    for (let i = 0; i < 200; i += 50) sample.push(...(await Promise.all(tokens.slice(i, i + 50).map((t) => outcomeOf(() => reviewOnly.verify(t))))));
     record({ kind: 'fault', name: F(FORGED, '10,000 distinct forged tokens, pre-check on'), expected: `all refused, 0 TokenReviews (observed ${client.count}; review only: ${bare.count} for 200)`, reason: 'signature_invalid', expectedVerdict: 'reject', observedVerdict: accepted ? 'accept' : 'reject', observed: [...codes].join(', '), inputs: 10_000, mistakes: accepted });
     measure('forged-token flood: TokenReviews for 10,000 forged tokens, pre-check on', client.count, 'reviews');
     measure('forged-token flood: TokenReviews for 200 forged tokens, review only', bare.count, 'reviews');
@@ -590,9 +592,10 @@ describe('concurrency: 1,000 concurrent verifications of one new token, cold cac
       const text = await metrics(store);
       const jwks = metricValue(text, 'kube_auth_upstream_requests_total', { kind: 'jwks' });
       const reviews = metricValue(text, 'kube_auth_upstream_requests_total', { kind: 'token_review' });
-      record({ kind: 'fault', name: F(CONC, name), expected: `all 200, ≤ 1 key-set fetch and 1 TokenReview (observed ${jwks} and ${reviews})`, reason: '—', expectedVerdict: 'accept', observedVerdict: ok === 1000 ? 'accept' : 'reject', observed: `${ok} × HTTP 200`, inputs: 1000 });
+      record({ kind: 'fault', name: F(CONC, name), expected: `all 200, 1 key-set fetch and 1 TokenReview (observed ${jwks} and ${reviews})`, reason: '—', expectedVerdict: 'accept', observedVerdict: ok === 1000 ? 'accept' : 'reject', observed: `${ok} × HTTP 200`, inputs: 1000 });
       expect(ok).toBe(1000);
-      expect(jwks).toBe(store === local ? 1 : 0);
+      // TokenReview mode fetches the key set too: its offline pre-check.
+      expect(jwks).toBe(1);
       expect(reviews).toBe(1);
     }
   });
