@@ -52,7 +52,17 @@ beforeAll(async () => {
   ];
   attackers = [signer('rsa-rs256', 'rsa', { alg: 'RS256' }), signer('ec-256', 'P-256'), signer('attacker', 'rsa')];
   const issuer = new FakeIssuer({ keys: published.map((s) => s.publicJwk) });
-  verifier = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: clock.clock, algorithms: ALGS, cacheTtlSeconds: 0 });
+  // unknownKidWaitMs 0: the injected clock stands still, so waiting for the next refetch of an unknown kid would be a
+  // real-time sleep per generated token.
+  verifier = new LocalVerifier({
+    issuers: [ISSUER],
+    audience: AUDIENCE,
+    fetch: issuer.fetch,
+    clock: clock.clock,
+    algorithms: ALGS,
+    cacheTtlSeconds: 0,
+    jwks: { unknownKidWaitMs: 0 },
+  });
   await verifier.warm();
 }, 120_000);
 

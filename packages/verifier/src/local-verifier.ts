@@ -1,4 +1,3 @@
-import type { JWTPayload } from 'jose';
 import { checkAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js';
 import { checkToken, type CheckedToken } from './checked-token.js';
 import { systemClock, type Clock } from './clock.js';
