@@ -102,6 +102,10 @@ export function defineDemoCases(target: () => DemoTarget): void {
       const refused = await eventually(async () => (await call(t.storeUrls.tokenreview, token)).status === 403, 60_000);
       expect(refused, 'TokenReview mode refuses the token of a deleted pod').toBe(true);
       expect(await call(t.storeUrls.tokenreview, token)).toMatchObject({ status: 403, reason: 'tokenreview_rejected' });
+      // The local store's revocation-sensitive route may still hold its own cached success (up to 10 s, taken a moment
+      // after the API server's): poll it too, never sleep blindly.
+      const sensitiveRefused = await eventually(async () => (await call(`${t.storeUrls.local}sensitive`, token)).status === 403, 15_000);
+      expect(sensitiveRefused, 'the revocation-sensitive route refuses the token of a deleted pod').toBe(true);
       expect(await call(`${t.storeUrls.local}sensitive`, token)).toMatchObject({ status: 403, reason: 'tokenreview_rejected' });
       // The documented trade-off: offline verification cannot see the deletion.
       expect(await call(t.storeUrls.local, token)).toMatchObject({ status: 200, body: TEXT.ok });
