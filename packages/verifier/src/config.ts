@@ -155,7 +155,7 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
     requirePodBinding: bool('K8S_AUTH_REQUIRE_POD_BINDING', false),
     requireNodeBinding: bool('K8S_AUTH_REQUIRE_NODE_BINDING', false),
     maxTokenBytes: int('K8S_AUTH_MAX_TOKEN_BYTES', DEFAULT_MAX_TOKEN_BYTES, 512, 65_536),
-    cacheTtlSeconds: int('K8S_AUTH_CACHE_TTL_SECONDS', 10, 0, 3600),
+    cacheTtlSeconds: int('K8S_AUTH_CACHE_TTL_SECONDS', 3600, 0, 86400),
     cacheMaxEntries: int('K8S_AUTH_CACHE_MAX_ENTRIES', 10_000, 1, 10_000_000),
     jwksCooldownSeconds: int('K8S_AUTH_JWKS_COOLDOWN_SECONDS', 5, 1, 3600),
     jwksMaxStalenessSeconds: int('K8S_AUTH_JWKS_MAX_STALENESS_SECONDS', 3600, 0, 7 * 86_400),
