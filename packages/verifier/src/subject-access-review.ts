@@ -1,0 +1,203 @@
+import { ApiException, AuthorizationV1Api, KubeConfig, type V1SubjectAccessReview } from '@kubernetes/client-node';
+import { systemClock, type Clock } from './clock.js';
+import { KubeAuthError } from './errors.js';
+import type { ServiceAccountIdentity } from './identity.js';
+import { ResultCache } from './result-cache.js';
+
+/** Creates SubjectAccessReviews. The default talks to the API server through `@kubernetes/client-node`. */
+export interface SubjectAccessReviewClient {
+  createSubjectAccessReview(review: V1SubjectAccessReview): Promise<V1SubjectAccessReview>;
+}
+
+/** A {@link SubjectAccessReviewClient} for a kubeconfig. The service needs `system:auth-delegator`. */
+export function subjectAccessReviewClient(kubeConfig: KubeConfig): SubjectAccessReviewClient {
+  const api = kubeConfig.makeApiClient(AuthorizationV1Api);
+  return { createSubjectAccessReview: (body) => api.createSubjectAccessReview({ body }) };
+}
+
+/**
+ * What a route protects, stated once when the route is declared: a resource (as in `kubectl auth can-i get
+ * widgets.example.com -n shop`) or a non-resource path and verb. Never derived from the request.
+ */
+export type AccessAttributes =
+  | {
+      resource: string;
+      verb: string;
+      /** API group; default `""` (core). */
+      group?: string;
+      namespace?: string;
+      subresource?: string;
+      name?: string;
+      version?: string;
+    }
+  | { path: string; verb: string };
+
+/** Options of {@link SubjectAccessReviewer}. */
+export interface SubjectAccessReviewerOptions {
+  client: SubjectAccessReviewClient | KubeConfig;
+  /** How long an "allowed" answer is reused, in seconds (default 10; the API server's webhook authorizer default). */
+  allowTtlSeconds?: number;
+  /** How long a "denied" answer is reused, in seconds (default 10). */
+  denyTtlSeconds?: number;
+  /** Bound of the decision cache (default 10,000). */
+  cacheMaxEntries?: number;
+  /** Time-out of one review, in ms (default 5000). */
+  timeoutMs?: number;
+  clock?: Clock;
+}
+
+const VERB = /^(\*|[a-z][a-zA-Z]*)$/;
+
+/** Checks attributes once, at construction or route declaration time; throws `TypeError` on a bad one. */
+export function validateAccessAttributes(attributes: AccessAttributes): AccessAttributes {
+  if (!attributes || typeof attributes.verb !== 'string' || !VERB.test(attributes.verb)) {
+    throw new TypeError(`access attributes need a verb (get, list, create, … or *), got ${JSON.stringify(attributes?.verb)}`);
+  }
+  if ('path' in attributes) {
+    if (typeof attributes.path !== 'string' || !attributes.path.startsWith('/')) {
+      throw new TypeError(`a non-resource path must start with "/", got ${JSON.stringify(attributes.path)}`);
+    }
+    if ('resource' in attributes) throw new TypeError('give either a resource or a non-resource path, not both');
+    return attributes;
+  }
+  if (typeof attributes.resource !== 'string' || !attributes.resource) {
+    throw new TypeError('resource attributes need a resource (e.g. "pods" or "widgets")');
+  }
+  return attributes;
+}
+
+/** The `extra` the API server gives a ServiceAccount user (authenticator `ServiceAccountInfo.UserInfo`). */
+function identityExtra(identity: ServiceAccountIdentity): Record<string, string[]> {
+  const extra: Record<string, string[]> = {};
+  if (identity.pod) {
+    extra['authentication.kubernetes.io/pod-name'] = [identity.pod.name];
+    extra['authentication.kubernetes.io/pod-uid'] = [identity.pod.uid];
+  }
+  if (identity.node) {
+    extra['authentication.kubernetes.io/node-name'] = [identity.node.name];
+    extra['authentication.kubernetes.io/node-uid'] = [identity.node.uid];
+  }
+  if (identity.credentialId) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${identity.credentialId}`];
+  return extra;
+}
+
+type Decision = { allowed: true } | { allowed: false; reason: string };
+
+/**
+ * Authorization by the cluster's RBAC, as kube-rbac-proxy does it: for an authenticated caller and the static
+ * attributes of a route, asks the API server (`authorization.k8s.io/v1` SubjectAccessReview) whether the caller may.
+ * Answers are cached per (caller, attributes) for a few seconds and concurrent questions share one request. "RBAC
+ * says no" is `subjectaccessreview_denied` (403); a question that cannot be asked (API server unreachable, this
+ * service not bound to `system:auth-delegator`) is `subjectaccessreview_unavailable` (503) — never an allow.
+ */
+export class SubjectAccessReviewer {
+  private readonly client: SubjectAccessReviewClient;
+  private readonly cache: ResultCache<Decision>;
+  private readonly inflight = new Map<string, Promise<Decision>>();
+  private readonly allowTtlMs: number;
+  private readonly denyTtlMs: number;
+  private readonly timeoutMs: number;
+  private readonly clock: Clock;
+  private reviewCount = 0;
+
+  constructor(options: SubjectAccessReviewerOptions) {
+    this.client = options.client instanceof KubeConfig ? subjectAccessReviewClient(options.client) : options.client;
+    this.clock = options.clock ?? systemClock;
+    const seconds = (value: number | undefined, fallback: number, name: string) => {
+      const v = value ?? fallback;
+      if (!Number.isFinite(v) || v < 0) throw new TypeError(`${name} must be a number of seconds >= 0`);
+      return v * 1000;
+    };
+    this.allowTtlMs = seconds(options.allowTtlSeconds, 10, 'allowTtlSeconds');
+    this.denyTtlMs = seconds(options.denyTtlSeconds, 10, 'denyTtlSeconds');
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.cache = new ResultCache({ maxEntries: options.cacheMaxEntries ?? 10_000, clock: this.clock });
+  }
+
+  /** SubjectAccessReviews sent so far. */
+  get reviews(): number {
+    return this.reviewCount;
+  }
+
+  /** Resolves when RBAC allows `identity` the `attributes`; throws a {@link KubeAuthError} otherwise. */
+  async authorize(identity: ServiceAccountIdentity, attributes: AccessAttributes): Promise<void> {
+    const spec = this.spec(identity, attributes);
+    const key = JSON.stringify(spec);
+    let decision = this.cache.get(key);
+    if (!decision) {
+      let pending = this.inflight.get(key);
+      if (!pending) {
+        pending = this.review(spec, key).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, pending);
+      }
+      decision = await pending;
+    }
+    if (!decision.allowed) {
+      throw new KubeAuthError('subjectaccessreview_denied', `RBAC does not allow ${identity.username} to ${describe(attributes)}${decision.reason ? `: ${decision.reason}` : ''}`);
+    }
+  }
+
+  private spec(identity: ServiceAccountIdentity, attributes: AccessAttributes): NonNullable<V1SubjectAccessReview['spec']> {
+    const base = {
+      user: identity.username,
+      uid: identity.serviceAccount.uid,
+      groups: [...identity.groups].sort(),
+      extra: identityExtra(identity),
+    };
+    if ('path' in attributes) return { ...base, nonResourceAttributes: { path: attributes.path, verb: attributes.verb } };
+    return {
+      ...base,
+      resourceAttributes: {
+        group: attributes.group ?? '',
+        resource: attributes.resource,
+        verb: attributes.verb,
+        namespace: attributes.namespace,
+        subresource: attributes.subresource,
+        name: attributes.name,
+        version: attributes.version,
+      },
+    };
+  }
+
+  private async review(spec: NonNullable<V1SubjectAccessReview['spec']>, key: string): Promise<Decision> {
+    this.reviewCount++;
+    let status: V1SubjectAccessReview['status'];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      });
+      const result = await Promise.race([
+        this.client.createSubjectAccessReview({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec }),
+        timeout,
+      ]);
+      status = result.status;
+    } catch (cause) {
+      // Not cached: the next request asks again.
+      const detail =
+        cause instanceof ApiException
+          ? cause.code === 403
+            ? 'this service may not create SubjectAccessReviews (bind it to system:auth-delegator)'
+            : `HTTP ${cause.code}`
+          : cause instanceof Error
+            ? cause.message
+            : String(cause);
+      throw new KubeAuthError('subjectaccessreview_unavailable', `SubjectAccessReview failed: ${detail}`, { cause });
+    } finally {
+      clearTimeout(timer);
+    }
+    // The API server's authorizers answer allow, deny or no opinion; with no one allowing, the answer is no.
+    const decision: Decision = status?.allowed === true ? { allowed: true } : { allowed: false, reason: status?.reason ?? '' };
+    this.cache.set(key, decision, this.clock() + (decision.allowed ? this.allowTtlMs : this.denyTtlMs));
+    return decision;
+  }
+}
+
+function describe(attributes: AccessAttributes): string {
+  if ('path' in attributes) return `${attributes.verb} ${attributes.path}`;
+  const group = attributes.group ? `.${attributes.group}` : '';
+  const sub = attributes.subresource ? `/${attributes.subresource}` : '';
+  const name = attributes.name ? ` ${attributes.name}` : '';
+  const ns = attributes.namespace ? ` in ${attributes.namespace}` : '';
+  return `${attributes.verb} ${attributes.resource}${group}${sub}${name}${ns}`;
+}
