@@ -68,3 +68,28 @@ export {
   type KubeAuthDependencies,
   type KubeAuth,
 } from './config.js';
+export {
+  BoundObjectWatch,
+  type BoundObjectWatchOptions,
+  type ObjectLookup,
+  type WatchedResource,
+  type WatchStatusEvent,
+} from './bound-object-watch.js';
+export { kubeMetadataClient, type MetadataClient, type ObjectMeta, type WatchEvent } from './metadata-client.js';
+export {
+  RevocationChecker,
+  judgeBoundObject,
+  tokenBinding,
+  DELETION_LEEWAY_MS,
+  type RevocationCheckerOptions,
+  type RevocationVerdict,
+  type TokenBinding,
+} from './revocation.js';
+export {
+  SubjectAccessReviewer,
+  subjectAccessReviewClient,
+  validateAccessAttributes,
+  type AccessAttributes,
+  type SubjectAccessReviewClient,
+  type SubjectAccessReviewerOptions,
+} from './subject-access-review.js';

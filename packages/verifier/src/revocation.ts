@@ -1,6 +1,6 @@
 import type { BoundObjectWatch, WatchedResource } from './bound-object-watch.js';
 import { systemClock, type Clock } from './clock.js';
-import type { BoundObject } from './identity.js';
+import type { BoundObject, ServiceAccountIdentity } from './identity.js';
 import type { ObjectMeta } from './metadata-client.js';
 
 /**
@@ -15,6 +15,15 @@ export interface TokenBinding {
   secret?: BoundObject;
   /** `iat` in ms: orders the token against a same-named object's creation (see {@link RevocationChecker}). */
   issuedAt?: number;
+}
+
+/** The binding of a verified identity (a token verified offline carries every field the checker needs). */
+export function tokenBinding(identity: ServiceAccountIdentity): TokenBinding {
+  const binding: TokenBinding = { namespace: identity.namespace, serviceAccount: identity.serviceAccount };
+  if (identity.pod) binding.pod = identity.pod;
+  if (identity.node) binding.node = identity.node;
+  if (identity.issuedAt) binding.issuedAt = identity.issuedAt.getTime();
+  return binding;
 }
 
 /** The outcome of a revocation check. */
