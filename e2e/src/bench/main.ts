@@ -15,6 +15,7 @@ import { AUDIENCE, type AuthConfig } from './protocol.js';
 import { rawVerification } from './raw.js';
 import { chart, markdown, targets, type BenchResults } from './report.js';
 import { apiLoadSection, floodSection, fmt, httpSection, memorySection, type HttpConfig } from './sections.js';
+import { revocationSection } from './revocation.js';
 import { loadSettings } from './settings.js';
 import { KeyServer } from './tokens.js';
 
@@ -102,6 +103,9 @@ async function main(): Promise<void> {
     log(`4. memory: ${settings.memoryTokens} distinct tokens through the caches`);
     const memory = await memorySection(fixture, settings, log);
 
+    log('5. revocation: deletion → first refusal, API-server requests, memory of the watch');
+    const revocation = await revocationSection(cp, fixture, log);
+
     const results: BenchResults = {
       machine: {
         cores: availableParallelism(),
@@ -120,6 +124,7 @@ async function main(): Promise<void> {
       flood,
       forged,
       memory,
+      revocation,
     };
 
     const svgName = 'benchmarks.svg';

@@ -1,5 +1,6 @@
 import type { RawResult } from './raw.js';
 import type { ForgedResult } from './forged.js';
+import { revocationMarkdown, type RevocationResult } from './revocation.js';
 import { fmt, mb, type ApiLoadRow, type FloodResult, type HttpRow, type MemoryResult } from './sections.js';
 import type { BenchSettings } from './settings.js';
 import { barChart, type Bar } from './svg.js';
@@ -25,6 +26,7 @@ export interface BenchResults {
   flood: FloodResult;
   forged: ForgedResult;
   memory: MemoryResult;
+  revocation?: RevocationResult;
 }
 
 interface Target {
@@ -387,6 +389,7 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     '',
     memoryNotes(results.memory),
     '',
+    ...(results.revocation ? [revocationMarkdown(results.revocation)] : []),
     '## How to reproduce',
     '',
     '```sh',
