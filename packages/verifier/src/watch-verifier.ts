@@ -1,0 +1,77 @@
+import { KubeAuthError } from './errors.js';
+import type { ServiceAccountIdentity } from './identity.js';
+import { tokenBinding, type RevocationChecker, type RevocationVerdict } from './revocation.js';
+import type { TokenReviewVerifier } from './token-review.js';
+import type { Verifier, VerifyOptions } from './verifier.js';
+
+/** Options of {@link WatchRevocationVerifier}. */
+export interface WatchRevocationVerifierOptions {
+  /** Verifies tokens offline (a local-mode {@link ServiceAccountVerifier} or anything with the same contract). */
+  verifier: Verifier;
+  checker: RevocationChecker;
+  /**
+   * Asked when the watch cannot judge a token (namespace not watched, watch stale or not synced, a live read failed,
+   * a Secret- or Node-bound token). Without it, such tokens are refused as `revocation_unavailable` (503).
+   */
+  fallback?: TokenReviewVerifier;
+  /**
+   * Identities for which the revocation check is worth doing; default all. createKubeAuth passes the policy here, so
+   * that a caller the policy refuses anyway costs no live read and no TokenReview.
+   */
+  shouldCheck?: (identity: ServiceAccountIdentity) => boolean;
+}
+
+/**
+ * Local verification plus revocation at local speed: every verified token is checked against the
+ * {@link RevocationChecker}'s watch of pods and ServiceAccounts, on every route and every request (the check is a few
+ * map lookups, with no API call), so a deleted pod's token is refused about as soon as the watch sees the deletion.
+ * A token the watch cannot judge falls back to TokenReview, or is refused as unavailable: never accepted unchecked.
+ */
+export class WatchRevocationVerifier implements Verifier {
+  readonly mode = 'local' as const;
+  readonly checker: RevocationChecker;
+  private readonly verifier: Verifier;
+  private readonly fallback: TokenReviewVerifier | undefined;
+  private readonly shouldCheck: (identity: ServiceAccountIdentity) => boolean;
+
+  constructor(options: WatchRevocationVerifierOptions) {
+    if (options.verifier.mode !== 'local') throw new TypeError('WatchRevocationVerifier wraps a local-mode verifier');
+    this.verifier = options.verifier;
+    this.checker = options.checker;
+    this.fallback = options.fallback;
+    this.shouldCheck = options.shouldCheck ?? (() => true);
+  }
+
+  /** Whether the watch can currently judge revocation (synced, not stale): what a readiness probe should report. */
+  get ready(): boolean {
+    return this.checker.watch.ready;
+  }
+
+  async verify(token: string, options: VerifyOptions = {}): Promise<ServiceAccountIdentity> {
+    // revocationSensitive is satisfied by the watch itself: it applies the API server's rules on every request.
+    const identity = await this.verifier.verify(token, { ...options, revocationSensitive: false });
+    if (!this.shouldCheck(identity)) return identity;
+    const binding = tokenBinding(identity);
+    const verdict = this.checker.checkCached(binding) ?? (await this.checker.check(binding));
+    return this.settle(token, identity, verdict);
+  }
+
+  private async settle(token: string, identity: ServiceAccountIdentity, verdict: RevocationVerdict): Promise<ServiceAccountIdentity> {
+    switch (verdict.status) {
+      case 'valid':
+        return identity;
+      case 'revoked':
+        throw new KubeAuthError('token_revoked', `the token is revoked: ${verdict.message}`);
+      case 'unknown': {
+        if (!this.fallback) {
+          throw new KubeAuthError('revocation_unavailable', `cannot check revocation: ${verdict.message}, and no TokenReview fallback is configured`);
+        }
+        const reviewed = await this.fallback.verify(token);
+        if (reviewed.username !== identity.username || reviewed.pod?.uid !== identity.pod?.uid) {
+          throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
+        }
+        return { ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' };
+      }
+    }
+  }
+}
