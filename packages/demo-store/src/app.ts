@@ -43,8 +43,9 @@ export function createStoreApp(options: StoreAppOptions): Express {
   });
   app.get('/readyz', async (_req, res) => {
     try {
-      // In local mode the service is ready once it holds its issuers' keys; TokenReview mode needs nothing warm.
-      if (auth.verifier.mode === 'local') await auth.verifier.local?.warm();
+      // Local mode is ready once it holds its issuers' keys (and, in watch mode, once the revocation watch has synced
+      // and is not stale); TokenReview mode needs nothing warm.
+      await auth.ready();
       res.status(200).send('ready');
     } catch (err) {
       res.status(503).send(`not ready: ${(err as Error).message}`);

@@ -16,6 +16,7 @@ import {
   signToken,
   type TestKey,
 } from './test-support.js';
+import { FakeMetadataServer } from './test-support-watch.js';
 
 const REQUIRED = { K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_ALLOWED_IDENTITIES: 'system:serviceaccount:api:api' };
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -68,6 +69,13 @@ describe('loadConfig: defaults', () => {
       tokenReviewMaxInflight: 100,
       tokenReviewPrecheck: true,
       timeoutMs: 5000,
+      revocation: 'tokenreview',
+      revocationNamespaces: [],
+      revocationMaxStalenessSeconds: 10,
+      revocationFallback: 'tokenreview',
+      access: undefined,
+      accessAllowTtlSeconds: 10,
+      accessDenyTtlSeconds: 10,
     });
   });
 
@@ -104,6 +112,16 @@ describe('loadConfig: values', () => {
       K8S_AUTH_TOKENREVIEW_MAX_INFLIGHT: '8',
       K8S_AUTH_TOKENREVIEW_PRECHECK: 'false',
       K8S_AUTH_TIMEOUT_MS: '100',
+      K8S_AUTH_REVOCATION: 'none',
+      K8S_AUTH_REVOCATION_NAMESPACES: 'api,web',
+      K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS: '30',
+      K8S_AUTH_REVOCATION_FALLBACK: 'none',
+      K8S_AUTH_SAR_VERB: 'get',
+      K8S_AUTH_SAR_RESOURCE: 'records.data.example.com',
+      K8S_AUTH_SAR_NAMESPACE: 'data-store',
+      K8S_AUTH_SAR_NAME: 'r1',
+      K8S_AUTH_SAR_ALLOW_TTL_SECONDS: '60',
+      K8S_AUTH_SAR_DENY_TTL_SECONDS: '0',
     });
     expect(config).toEqual({
       mode: 'tokenreview',
@@ -133,6 +151,13 @@ describe('loadConfig: values', () => {
       tokenReviewMaxInflight: 8,
       tokenReviewPrecheck: false,
       timeoutMs: 100,
+      revocation: 'none',
+      revocationNamespaces: ['api', 'web'],
+      revocationMaxStalenessSeconds: 30,
+      revocationFallback: 'none',
+      access: { verb: 'get', resource: 'records', group: 'data.example.com', namespace: 'data-store', name: 'r1' },
+      accessAllowTtlSeconds: 60,
+      accessDenyTtlSeconds: 0,
     });
   });
 
@@ -395,3 +420,108 @@ function identityOf(namespace: string, name: string) {
     verifiedBy: 'local' as const,
   };
 }
+
+describe('revocation watch and SubjectAccessReview configuration', () => {
+  it('derives the watched namespaces from the allow-list, or takes them explicitly', () => {
+    expect(loadConfig({ ...REQUIRED, K8S_AUTH_REVOCATION: 'watch' })).toMatchObject({ revocation: 'watch', revocationNamespaces: ['api'] });
+    expect(
+      loadConfig({ ...REQUIRED, K8S_AUTH_ALLOWED_IDENTITIES: '*', K8S_AUTH_REVOCATION: 'watch', K8S_AUTH_REVOCATION_NAMESPACES: 'api, jobs' }),
+    ).toMatchObject({ revocationNamespaces: ['api', 'jobs'] });
+  });
+
+  it('names the variable of every invalid revocation setting', () => {
+    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION: 'always' }).variable).toBe('K8S_AUTH_REVOCATION');
+    expect(configError({ ...REQUIRED, K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_REVOCATION: 'watch' }).variable).toBe('K8S_AUTH_REVOCATION');
+    expect(configError({ ...REQUIRED, K8S_AUTH_ALLOWED_IDENTITIES: '*', K8S_AUTH_REVOCATION: 'watch' }).variable).toBe('K8S_AUTH_REVOCATION_NAMESPACES');
+    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION: 'watch', K8S_AUTH_REVOCATION_NAMESPACES: 'Bad_NS' }).variable).toBe(
+      'K8S_AUTH_REVOCATION_NAMESPACES',
+    );
+    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION_FALLBACK: 'maybe' }).variable).toBe('K8S_AUTH_REVOCATION_FALLBACK');
+    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS: '-1' }).variable).toBe('K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS');
+  });
+
+  it('reads static SubjectAccessReview attributes, which replace the allow-list requirement', () => {
+    const sar = { K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_RESOURCE: 'records.data.example.com/status' };
+    expect(loadConfig({ ...sar, K8S_AUTH_SAR_NAMESPACE: 'data-store' }).access).toEqual({
+      verb: 'get',
+      resource: 'records',
+      group: 'data.example.com',
+      subresource: 'status',
+      namespace: 'data-store',
+    });
+    expect(loadConfig({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_PATH: '/metrics' }).access).toEqual({ verb: 'get', path: '/metrics' });
+    expect(configError({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_RESOURCE: 'records' }).variable).toBe('K8S_AUTH_SAR_VERB');
+    expect(configError({ ...sar, K8S_AUTH_SAR_PATH: '/metrics' }).variable).toBe('K8S_AUTH_SAR_RESOURCE');
+    expect(configError({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_PATH: 'metrics' }).variable).toBe('K8S_AUTH_SAR_PATH');
+    // RBAC only, with the watch: the namespaces cannot be derived from an allow-list.
+    expect(configError({ ...sar, K8S_AUTH_REVOCATION: 'watch' }).variable).toBe('K8S_AUTH_REVOCATION_NAMESPACES');
+  });
+});
+
+describe('createKubeAuth: watch-mode revocation and SubjectAccessReview', () => {
+  let rsa: TestKey;
+  beforeAll(async () => {
+    rsa = await generateTestKey('RS256', 'rsa-1');
+  });
+
+  async function stack(env: Record<string, string>, allowed: () => boolean = () => true) {
+    const issuer = new FakeIssuer({ keys: [rsa] });
+    const server = new FakeMetadataServer();
+    server.create('/api/v1/namespaces/api/serviceaccounts', 'api', { uid: 'sa-uid-api-api' });
+    server.create('/api/v1/namespaces/api/pods', 'api-7d4b9c-x2x9z', { uid: 'pod-uid-1' });
+    const reviews = new FakeTokenReviewClient();
+    const sars: unknown[] = [];
+    const auth = createKubeAuth(
+      loadConfig({ K8S_AUTH_AUDIENCE: AUDIENCE, K8S_AUTH_ISSUER: ISSUER, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', ...env }),
+      {
+        fetch: issuer.fetch,
+        tokenReviewClient: reviews,
+        metadataClient: server,
+        subjectAccessReviewClient: {
+          async createSubjectAccessReview(review) {
+            sars.push(review.spec);
+            return { ...review, status: { allowed: allowed() } };
+          },
+        },
+      },
+    );
+    const app = express();
+    app.get('/data', auth.middleware(), (_req, res) => {
+      res.send('ok');
+    });
+    return { auth, app, server, reviews, sars, token: await signToken(rsa, { issuedAt: Date.now() }) };
+  }
+
+  it('refuses the token of a deleted pod on a plain route in watch mode, and reports readiness from the watch', async () => {
+    const { auth, app, server, reviews, token } = await stack({ ...REQUIRED, K8S_AUTH_REVOCATION: 'watch' });
+    try {
+      await auth.revocation?.watch.waitForSync();
+      await expect(auth.ready()).resolves.toBeUndefined();
+      expect((await request(app).get('/data').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+      server.remove('/api/v1/namespaces/api/pods', 'api-7d4b9c-x2x9z');
+      const refused = await request(app).get('/data').set('Authorization', `Bearer ${token}`);
+      expect([refused.status, refused.body.reason]).toEqual([401, 'token_revoked']);
+      expect(reviews.requests).toHaveLength(0);
+    } finally {
+      auth.close();
+    }
+  });
+
+  it('asks RBAC about every route when K8S_AUTH_SAR_* is set, with no allow-list needed', async () => {
+    let allowed = true;
+    const { app, sars, token } = await stack(
+      { K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_RESOURCE: 'records.data.example.com', K8S_AUTH_SAR_NAMESPACE: 'data-store', K8S_AUTH_SAR_DENY_TTL_SECONDS: '0', K8S_AUTH_SAR_ALLOW_TTL_SECONDS: '0' },
+      () => allowed,
+    );
+    expect((await request(app).get('/data').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    allowed = false;
+    const denied = await request(app).get('/data').set('Authorization', `Bearer ${token}`);
+    expect([denied.status, denied.body.reason]).toEqual([403, 'subjectaccessreview_denied']);
+    expect(sars[0]).toMatchObject({ user: 'system:serviceaccount:api:api', resourceAttributes: { verb: 'get', resource: 'records', group: 'data.example.com' } });
+  });
+
+  it('refuses to build a revocation-sensitive route when revocation is none', async () => {
+    const { auth } = await stack({ ...REQUIRED, K8S_AUTH_REVOCATION: 'none' });
+    expect(() => auth.middleware({ revocationSensitive: true })).toThrow(ConfigError);
+  });
+});

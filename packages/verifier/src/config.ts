@@ -1,16 +1,22 @@
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { admittedNamespaces } from './admitted-namespaces.js';
 import { checkAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js';
+import { BoundObjectWatch } from './bound-object-watch.js';
 import type { Clock } from './clock.js';
 import type { EventListener } from './events.js';
 import { kubeAuth, type KubeAuthMiddlewareOptions } from './express.js';
 import { createKubeFetch, type FetchLike } from './http.js';
+import type { MetadataClient } from './metadata-client.js';
 import { LocalVerifier, type IssuerConfig } from './local-verifier.js';
 import { Policy } from './policy.js';
+import { RevocationChecker } from './revocation.js';
+import { SubjectAccessReviewer, validateAccessAttributes, type AccessAttributes, type SubjectAccessReviewClient } from './subject-access-review.js';
 import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
 import { TokenReviewVerifier, type TokenReviewClient } from './token-review.js';
 import { FileTokenSource } from './token-source.js';
-import { ServiceAccountVerifier, type VerificationMode } from './verifier.js';
+import { ServiceAccountVerifier, type VerificationMode, type Verifier } from './verifier.js';
+import { WatchRevocationVerifier } from './watch-verifier.js';
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -41,6 +47,21 @@ export interface KubeAuthConfig {
   /** In `tokenreview` mode, verify tokens offline before reviewing them (see {@link ServiceAccountVerifierOptions.local}). */
   tokenReviewPrecheck: boolean;
   timeoutMs: number;
+  /**
+   * How a deleted pod or ServiceAccount is caught in local mode: `tokenreview` (revocation-sensitive routes confirm
+   * each token with TokenReview), `watch` (every route, against a watch of the admitted namespaces; no API call per
+   * request) or `none` (never; revocation-sensitive routes answer 503).
+   */
+  revocation: 'tokenreview' | 'watch' | 'none';
+  /** Namespaces the watch follows (default: those the allow-list admits). */
+  revocationNamespaces: string[];
+  revocationMaxStalenessSeconds: number;
+  /** What a token the watch cannot judge gets: a TokenReview, or `none` (503 `revocation_unavailable`). */
+  revocationFallback: 'tokenreview' | 'none';
+  /** Static SubjectAccessReview attributes of every route (the cluster's RBAC decides), if configured. */
+  access: AccessAttributes | undefined;
+  accessAllowTtlSeconds: number;
+  accessDenyTtlSeconds: number;
 }
 
 /** A configuration error: names the variable so that a deployment fails at start-up with a useful message. */
@@ -113,10 +134,11 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
 
   const allow = list('K8S_AUTH_ALLOWED_IDENTITIES');
   const allowGroups = list('K8S_AUTH_ALLOWED_GROUPS');
-  if (allow.length === 0 && allowGroups.length === 0) {
+  const access = accessAttributes(get);
+  if (allow.length === 0 && allowGroups.length === 0 && !access) {
     throw new ConfigError(
       'K8S_AUTH_ALLOWED_IDENTITIES',
-      'required: list the callers to allow (e.g. system:serviceaccount:api:api), or * for any ServiceAccount',
+      'required: list the callers to allow (e.g. system:serviceaccount:api:api), or * for any ServiceAccount, or let RBAC decide with K8S_AUTH_SAR_VERB',
     );
   }
   try {
@@ -138,6 +160,32 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
   const kubeconfig = get('K8S_AUTH_KUBECONFIG');
   if (kubeconfig !== undefined && !existsSync(kubeconfig)) {
     throw new ConfigError('K8S_AUTH_KUBECONFIG', `file ${kubeconfig} does not exist`);
+  }
+
+  const revocation = get('K8S_AUTH_REVOCATION') ?? 'tokenreview';
+  if (revocation !== 'tokenreview' && revocation !== 'watch' && revocation !== 'none') {
+    throw new ConfigError('K8S_AUTH_REVOCATION', `expected tokenreview, watch or none, got "${revocation}"`);
+  }
+  if (revocation === 'watch' && mode === 'tokenreview') {
+    throw new ConfigError('K8S_AUTH_REVOCATION', 'watch needs K8S_AUTH_MODE=local (TokenReview mode already asks the API server about every token)');
+  }
+  let revocationNamespaces = list('K8S_AUTH_REVOCATION_NAMESPACES');
+  for (const ns of revocationNamespaces) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) throw new ConfigError('K8S_AUTH_REVOCATION_NAMESPACES', `"${ns}" is not a namespace name`);
+  }
+  if (revocation === 'watch' && revocationNamespaces.length === 0) {
+    const derived = access ? undefined : admittedNamespaces(allow, allowGroups);
+    if (!derived || derived.length === 0) {
+      throw new ConfigError(
+        'K8S_AUTH_REVOCATION_NAMESPACES',
+        'required with K8S_AUTH_REVOCATION=watch when the allowed callers do not name their namespaces (*, broad groups, or RBAC)',
+      );
+    }
+    revocationNamespaces = derived;
+  }
+  const revocationFallback = get('K8S_AUTH_REVOCATION_FALLBACK') ?? 'tokenreview';
+  if (revocationFallback !== 'tokenreview' && revocationFallback !== 'none') {
+    throw new ConfigError('K8S_AUTH_REVOCATION_FALLBACK', `expected tokenreview or none, got "${revocationFallback}"`);
   }
 
   return {
@@ -165,7 +213,57 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
     tokenReviewMaxInflight: int('K8S_AUTH_TOKENREVIEW_MAX_INFLIGHT', 100, 1, 100_000),
     tokenReviewPrecheck: bool('K8S_AUTH_TOKENREVIEW_PRECHECK', true),
     timeoutMs: int('K8S_AUTH_TIMEOUT_MS', 5000, 100, 60_000),
+    revocation,
+    revocationNamespaces,
+    revocationMaxStalenessSeconds: int('K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS', 10, 0, 3600),
+    revocationFallback,
+    access,
+    accessAllowTtlSeconds: int('K8S_AUTH_SAR_ALLOW_TTL_SECONDS', 10, 0, 3600),
+    accessDenyTtlSeconds: int('K8S_AUTH_SAR_DENY_TTL_SECONDS', 10, 0, 3600),
   };
+}
+
+/**
+ * `K8S_AUTH_SAR_*`: the static attributes every route protects, for SubjectAccessReview. `K8S_AUTH_SAR_RESOURCE` is
+ * `<resource>[.<group>][/<subresource>]` (as kubectl writes it: `records.data.example.com`); `K8S_AUTH_SAR_PATH` a
+ * non-resource path instead.
+ */
+function accessAttributes(get: (name: string) => string | undefined): AccessAttributes | undefined {
+  const verb = get('K8S_AUTH_SAR_VERB');
+  const resource = get('K8S_AUTH_SAR_RESOURCE');
+  const path = get('K8S_AUTH_SAR_PATH');
+  const namespace = get('K8S_AUTH_SAR_NAMESPACE');
+  const name = get('K8S_AUTH_SAR_NAME');
+  if (verb === undefined) {
+    for (const other of ['K8S_AUTH_SAR_RESOURCE', 'K8S_AUTH_SAR_PATH', 'K8S_AUTH_SAR_NAMESPACE', 'K8S_AUTH_SAR_NAME']) {
+      if (get(other) !== undefined) throw new ConfigError('K8S_AUTH_SAR_VERB', `required when ${other} is set`);
+    }
+    return undefined;
+  }
+  if ((resource === undefined) === (path === undefined)) {
+    throw new ConfigError('K8S_AUTH_SAR_RESOURCE', 'give exactly one of K8S_AUTH_SAR_RESOURCE or K8S_AUTH_SAR_PATH');
+  }
+  let attributes: AccessAttributes;
+  if (path !== undefined) {
+    if (namespace !== undefined || name !== undefined) throw new ConfigError('K8S_AUTH_SAR_PATH', 'a non-resource path takes no namespace or name');
+    attributes = { verb, path };
+  } else {
+    const [qualified = '', subresource] = (resource as string).split('/');
+    const dot = qualified.indexOf('.');
+    attributes = {
+      verb,
+      resource: dot < 0 ? qualified : qualified.slice(0, dot),
+      ...(dot < 0 ? {} : { group: qualified.slice(dot + 1) }),
+      ...(subresource ? { subresource } : {}),
+      ...(namespace ? { namespace } : {}),
+      ...(name ? { name } : {}),
+    };
+  }
+  try {
+    return validateAccessAttributes(attributes);
+  } catch (err) {
+    throw new ConfigError(path !== undefined ? 'K8S_AUTH_SAR_PATH' : 'K8S_AUTH_SAR_RESOURCE', (err as Error).message);
+  }
 }
 
 /** What {@link createKubeAuth} can be given instead of its defaults (tests inject the network and the clock). */
@@ -173,6 +271,9 @@ export interface KubeAuthDependencies {
   fetch?: FetchLike;
   kubeConfig?: KubeConfig;
   tokenReviewClient?: TokenReviewClient;
+  subjectAccessReviewClient?: SubjectAccessReviewClient;
+  /** Where the revocation watch lists and watches (default: the kubeconfig's cluster). */
+  metadataClient?: MetadataClient;
   clock?: Clock;
   onEvent?: EventListener;
 }
@@ -182,6 +283,17 @@ export interface KubeAuth {
   config: KubeAuthConfig;
   verifier: ServiceAccountVerifier;
   policy: Policy;
+  /** With `K8S_AUTH_REVOCATION=watch`: the watch of pods and ServiceAccounts and the verifier the routes use. */
+  revocation: { watch: BoundObjectWatch; verifier: WatchRevocationVerifier } | undefined;
+  /** With `K8S_AUTH_SAR_VERB`: asks the cluster's RBAC about every route (or routes given `access`). */
+  accessReviewer: SubjectAccessReviewer | undefined;
+  /**
+   * Resolves when the service can decide: the issuers' keys are held (local mode) and the revocation watch has
+   * synced and is not stale. Rejects otherwise; a readiness probe answers 503 then.
+   */
+  ready(): Promise<void>;
+  /** Stops the revocation watch, if any. */
+  close(): void;
   /** The middleware for one route; options override the configured ones (e.g. `revocationSensitive: true`). */
   middleware(options?: Partial<KubeAuthMiddlewareOptions>): ReturnType<typeof kubeAuth>;
 }
@@ -244,20 +356,87 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
       })
     : undefined;
   const verifier = new ServiceAccountVerifier({ mode: config.mode, local, tokenReview });
-  const policy = new Policy({ allow: config.allow, allowGroups: config.allowGroups });
+  const cluster = (what: string): KubeConfig => {
+    const kc = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+    if (!kc) throw new ConfigError('K8S_AUTH_KUBECONFIG', `${what} needs the API server: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG`);
+    return kc;
+  };
+  // With RBAC deciding and no allow-list, the policy admits every authenticated ServiceAccount.
+  const policy =
+    config.allow.length === 0 && config.allowGroups.length === 0 && config.access
+      ? new Policy({ allow: ['*'] })
+      : new Policy({ allow: config.allow, allowGroups: config.allowGroups });
+  let revocation: KubeAuth['revocation'];
+  if (config.mode === 'local' && config.revocation === 'watch') {
+    const watch = new BoundObjectWatch({
+      client: deps.metadataClient ?? cluster('watch-mode revocation'),
+      namespaces: config.revocationNamespaces,
+      maxStalenessSeconds: config.revocationMaxStalenessSeconds,
+      timeoutMs: config.timeoutMs,
+      clock: deps.clock,
+    }).start();
+    const routeVerifier = new WatchRevocationVerifier({
+      verifier,
+      checker: new RevocationChecker({ watch, timeoutMs: config.timeoutMs, clock: deps.clock }),
+      fallback: config.revocationFallback === 'tokenreview' ? tokenReview : undefined,
+      // A caller the policy refuses anyway costs no live read and no TokenReview.
+      shouldCheck: (identity) => policy.decide(identity).allowed,
+    });
+    revocation = { watch, verifier: routeVerifier };
+  }
+  const routeVerifier: Verifier = revocation?.verifier ?? verifier;
+  const makeReviewer = () =>
+    new SubjectAccessReviewer({
+      client: deps.subjectAccessReviewClient ?? cluster('SubjectAccessReview authorization'),
+      allowTtlSeconds: config.accessAllowTtlSeconds,
+      denyTtlSeconds: config.accessDenyTtlSeconds,
+      cacheMaxEntries: config.cacheMaxEntries,
+      timeoutMs: config.timeoutMs,
+      clock: deps.clock,
+    });
+  let accessReviewer = config.access ? makeReviewer() : undefined;
   return {
     config,
     verifier,
     policy,
-    middleware: (options = {}) => {
-      if (options.revocationSensitive && !verifier.canReview) {
-        // Routes are built at start-up: refuse to start rather than fail every request of this route.
-        throw new ConfigError(
-          'K8S_AUTH_KUBECONFIG',
-          'a revocation-sensitive route needs TokenReview: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG',
-        );
+    revocation,
+    get accessReviewer() {
+      return accessReviewer;
+    },
+    async ready() {
+      // TokenReview mode needs no key set to serve (its pre-check falls through without one).
+      if (config.mode === 'local' && local) await local.warm();
+      if (revocation && !revocation.watch.ready) {
+        throw new Error(`the revocation watch of ${revocation.watch.namespaces.join(', ')} is not synced or is stale`);
       }
-      return kubeAuth({ verifier, policy, header: config.header, maxTokenBytes: config.maxTokenBytes, ...options });
+    },
+    close() {
+      revocation?.watch.stop();
+    },
+    middleware: (options = {}) => {
+      if (options.revocationSensitive && config.mode === 'local') {
+        // Routes are built at start-up: refuse to start rather than fail every request of this route.
+        if (config.revocation === 'none') {
+          throw new ConfigError('K8S_AUTH_REVOCATION', 'a revocation-sensitive route needs tokenreview or watch, not none');
+        }
+        if (config.revocation === 'tokenreview' && !verifier.canReview) {
+          throw new ConfigError(
+            'K8S_AUTH_KUBECONFIG',
+            'a revocation-sensitive route needs TokenReview: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG',
+          );
+        }
+      }
+      return kubeAuth({
+        verifier: routeVerifier,
+        policy,
+        header: config.header,
+        maxTokenBytes: config.maxTokenBytes,
+        access: config.access,
+        accessReviewer,
+        ...options,
+        // A route that states its own attributes gets a reviewer even when the environment configures none.
+        ...(options.access && !options.accessReviewer ? { accessReviewer: (accessReviewer ??= makeReviewer()) } : {}),
+      });
     },
   };
 }

@@ -3,6 +3,7 @@ import { CheckedToken } from './checked-token.js';
 import type { KubeAuthError, ReasonCode } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
 import type { Policy } from './policy.js';
+import type { AccessAttributes, SubjectAccessReviewer } from './subject-access-review.js';
 import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 import type { Verifier } from './verifier.js';
@@ -42,6 +43,14 @@ export interface KubeAuthMiddlewareOptions {
   scheme?: TokenScheme;
   /** Confirm every token on this route with TokenReview (see {@link VerifyOptions.revocationSensitive}). */
   revocationSensitive?: boolean;
+  /**
+   * What this route protects, for the cluster's RBAC to decide (SubjectAccessReview) once the policy allowed the
+   * caller: a resource (`{ verb: 'get', resource: 'records', group: 'data.example.com', namespace: 'data-store' }`) or
+   * a non-resource path (`{ verb: 'get', path: '/metrics' }`). Static: never derived from the request. Needs
+   * `accessReviewer`.
+   */
+  access?: AccessAttributes;
+  accessReviewer?: SubjectAccessReviewer;
   /** `realm` of the `WWW-Authenticate` challenge. Default `kube-service-auth`. */
   realm?: string;
   maxTokenBytes?: number;
@@ -71,6 +80,8 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
     verifier: options.verifier,
     policy: options.policy,
     revocationSensitive: options.revocationSensitive,
+    access: options.access,
+    accessReviewer: options.accessReviewer,
   });
 
   // Runs outside any try of the verification: a throwing hook is the application's error (express answers it with

@@ -93,3 +93,5 @@ export {
   type SubjectAccessReviewClient,
   type SubjectAccessReviewerOptions,
 } from './subject-access-review.js';
+export { WatchRevocationVerifier, type WatchRevocationVerifierOptions } from './watch-verifier.js';
+export { admittedNamespaces } from './admitted-namespaces.js';

@@ -2,6 +2,7 @@ import type { CheckedToken } from './checked-token.js';
 import { isKubeAuthError, KubeAuthError } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
 import type { Policy, PolicyDecision } from './policy.js';
+import { validateAccessAttributes, type AccessAttributes, type SubjectAccessReviewer } from './subject-access-review.js';
 import type { Verifier } from './verifier.js';
 
 /** What an adapter puts on the request for an accepted caller (express: `req.kubeAuth`). Frozen; may be shared. */
@@ -21,6 +22,9 @@ export interface RequestAuthenticatorOptions {
   policy: Policy;
   /** Confirm every token with TokenReview (see {@link VerifyOptions.revocationSensitive}). */
   revocationSensitive?: boolean;
+  /** Static attributes of the route for SubjectAccessReview, asked after the policy allowed the caller. */
+  access?: AccessAttributes;
+  accessReviewer?: SubjectAccessReviewer;
 }
 
 /**
@@ -35,13 +39,18 @@ export class RequestAuthenticator {
   private readonly verifyOptions: { revocationSensitive: boolean };
   // Allowed outcomes remembered per (frozen, cached) identity: they cannot change while the identity is the same object.
   private readonly decided = new WeakMap<ServiceAccountIdentity, AuthOutcome>();
-  private readonly settle = (identity: ServiceAccountIdentity): AuthOutcome => this.decide(identity);
+  private readonly settle = (identity: ServiceAccountIdentity): AuthOutcome | Promise<AuthOutcome> => this.authorize(this.decide(identity));
   private readonly fail = (err: unknown): AuthOutcome => failure(err);
+  private readonly access: AccessAttributes | undefined;
+  private readonly accessReviewer: SubjectAccessReviewer | undefined;
 
   constructor(options: RequestAuthenticatorOptions) {
     this.verifier = options.verifier;
     this.policy = options.policy;
     this.verifyOptions = { revocationSensitive: options.revocationSensitive === true };
+    this.access = options.access ? validateAccessAttributes(options.access) : undefined;
+    this.accessReviewer = options.accessReviewer;
+    if (this.access && !this.accessReviewer) throw new TypeError('a route with access attributes needs an accessReviewer');
   }
 
   authenticate(token: CheckedToken): AuthOutcome | Promise<AuthOutcome> {
@@ -54,7 +63,26 @@ export class RequestAuthenticator {
       return failure(err);
     }
     if (identity instanceof Promise) return identity.then(this.settle, this.fail);
-    return this.decide(identity);
+    return this.authorize(this.decide(identity));
+  }
+
+  /**
+   * The cluster's RBAC, asked after the policy allowed the caller (never cached with the outcome: RBAC changes while
+   * the identity stays the same). Synchronous when the reviewer has the answer cached.
+   */
+  private authorize(outcome: AuthOutcome): AuthOutcome | Promise<AuthOutcome> {
+    if (!outcome.allowed || !this.access || !this.accessReviewer) return outcome;
+    const identity = outcome.result.identity;
+    const refused = (err: unknown): AuthOutcome => {
+      const denied = failure(err);
+      return denied.allowed ? denied : { allowed: false, error: denied.error, identity };
+    };
+    try {
+      const pending = this.accessReviewer.check(identity, this.access);
+      return pending ? pending.then(() => outcome, refused) : outcome;
+    } catch (err) {
+      return refused(err);
+    }
   }
 
   private decide(identity: ServiceAccountIdentity): AuthOutcome {

@@ -121,19 +121,32 @@ export class SubjectAccessReviewer {
 
   /** Resolves when RBAC allows `identity` the `attributes`; throws a {@link KubeAuthError} otherwise. */
   async authorize(identity: ServiceAccountIdentity, attributes: AccessAttributes): Promise<void> {
+    await this.check(identity, attributes);
+  }
+
+  /**
+   * As {@link authorize}, but answers a cached decision synchronously: returns nothing when allowed, throws when
+   * denied, and returns a promise only when the API server must be asked.
+   */
+  check(identity: ServiceAccountIdentity, attributes: AccessAttributes): void | Promise<void> {
     const spec = this.spec(identity, attributes);
     const key = JSON.stringify(spec);
-    let decision = this.cache.get(key);
-    if (!decision) {
-      let pending = this.inflight.get(key);
-      if (!pending) {
-        pending = this.review(spec, key).finally(() => this.inflight.delete(key));
-        this.inflight.set(key, pending);
-      }
-      decision = await pending;
+    const cached = this.cache.get(key);
+    if (cached) return this.enforce(cached, identity, attributes);
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.review(spec, key).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
     }
+    return pending.then((decision) => this.enforce(decision, identity, attributes));
+  }
+
+  private enforce(decision: Decision, identity: ServiceAccountIdentity, attributes: AccessAttributes): void {
     if (!decision.allowed) {
-      throw new KubeAuthError('subjectaccessreview_denied', `RBAC does not allow ${identity.username} to ${describe(attributes)}${decision.reason ? `: ${decision.reason}` : ''}`);
+      throw new KubeAuthError(
+        'subjectaccessreview_denied',
+        `RBAC does not allow ${identity.username} to ${describe(attributes)}${decision.reason ? `: ${decision.reason}` : ''}`,
+      );
     }
   }
 
@@ -188,7 +201,7 @@ export class SubjectAccessReviewer {
     }
     // The API server's authorizers answer allow, deny or no opinion; with no one allowing, the answer is no.
     const decision: Decision = status?.allowed === true ? { allowed: true } : { allowed: false, reason: status?.reason ?? '' };
-    this.cache.set(key, decision, this.clock() + (decision.allowed ? this.allowTtlMs : this.denyTtlMs));
+    this.cache.set(key, decision, this.clock() + (decision.allowed ? this.allowTtlMs : this.denyTtlMs), !decision.allowed);
     return decision;
   }
 }

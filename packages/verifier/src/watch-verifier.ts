@@ -1,5 +1,7 @@
+import type { CheckedToken } from './checked-token.js';
 import { KubeAuthError } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
+import { freezeIdentity } from './immutable-identity.js';
 import { tokenBinding, type RevocationChecker, type RevocationVerdict } from './revocation.js';
 import type { TokenReviewVerifier } from './token-review.js';
 import type { Verifier, VerifyOptions } from './verifier.js';
@@ -47,16 +49,27 @@ export class WatchRevocationVerifier implements Verifier {
     return this.checker.watch.ready;
   }
 
-  async verify(token: string, options: VerifyOptions = {}): Promise<ServiceAccountIdentity> {
-    // revocationSensitive is satisfied by the watch itself: it applies the API server's rules on every request.
-    const identity = await this.verifier.verify(token, { ...options, revocationSensitive: false });
-    if (!this.shouldCheck(identity)) return identity;
-    const binding = tokenBinding(identity);
-    const verdict = this.checker.checkCached(binding) ?? (await this.checker.check(binding));
-    return this.settle(token, identity, verdict);
+  async verify(token: string | CheckedToken, options: VerifyOptions = {}): Promise<ServiceAccountIdentity> {
+    return this.check(token, options);
   }
 
-  private async settle(token: string, identity: ServiceAccountIdentity, verdict: RevocationVerdict): Promise<ServiceAccountIdentity> {
+  /** As {@link verify}; synchronous when the offline result is cached and the watch can judge (the common case). */
+  check(token: string | CheckedToken, _options: VerifyOptions = {}): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+    // revocationSensitive is satisfied by the watch itself: it applies the API server's rules on every request.
+    const identity = this.verifier.check ? this.verifier.check(token, OFFLINE) : this.verifier.verify(token, OFFLINE);
+    if (identity instanceof Promise) return identity.then((verified) => this.judge(token, verified));
+    return this.judge(token, identity);
+  }
+
+  private judge(token: string | CheckedToken, identity: ServiceAccountIdentity): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+    if (!this.shouldCheck(identity)) return identity;
+    const binding = tokenBinding(identity);
+    const verdict = this.checker.checkCached(binding);
+    if (verdict) return this.settle(token, identity, verdict);
+    return this.checker.check(binding).then((checked) => this.settle(token, identity, checked));
+  }
+
+  private settle(token: string | CheckedToken, identity: ServiceAccountIdentity, verdict: RevocationVerdict): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     switch (verdict.status) {
       case 'valid':
         return identity;
@@ -66,12 +79,15 @@ export class WatchRevocationVerifier implements Verifier {
         if (!this.fallback) {
           throw new KubeAuthError('revocation_unavailable', `cannot check revocation: ${verdict.message}, and no TokenReview fallback is configured`);
         }
-        const reviewed = await this.fallback.verify(token);
-        if (reviewed.username !== identity.username || reviewed.pod?.uid !== identity.pod?.uid) {
-          throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
-        }
-        return { ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' };
+        return this.fallback.verify(token).then((reviewed) => {
+          if (reviewed.username !== identity.username || reviewed.pod?.uid !== identity.pod?.uid) {
+            throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
+          }
+          return freezeIdentity({ ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' });
+        });
       }
     }
   }
 }
+
+const OFFLINE: VerifyOptions = Object.freeze({ revocationSensitive: false });
