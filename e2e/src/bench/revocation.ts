@@ -188,15 +188,21 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
       Array.from({ length: Math.min(25, watchedPods - i) }, (_, j) => admin.createPod('watch-memory', `pod-${i + j}`, 'default', { nodeName: 'node-1' })),
     );
   }
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const memoryWatch = new BoundObjectWatch({ client: kubeMetadataClient(kc), namespaces: ['watch-memory'] }).start();
+  // Measured as what the heap releases when the synced watch is dropped: robust to whatever else the process
+  // allocated or freed meanwhile.
+  let memoryWatch: BoundObjectWatch | undefined = new BoundObjectWatch({ client: kubeMetadataClient(kc), namespaces: ['watch-memory'] }).start();
   await memoryWatch.waitForSync(120_000);
   if (memoryWatch.objectCount < watchedPods) throw new Error(`the watch holds ${memoryWatch.objectCount} objects, expected ${watchedPods}`);
   await sleep(500);
   gc();
-  const heapBytes = process.memoryUsage().heapUsed - before;
+  gc();
+  const withWatch = process.memoryUsage().heapUsed;
   memoryWatch.stop();
+  memoryWatch = undefined;
+  await sleep(500);
+  gc();
+  gc();
+  const heapBytes = withWatch - process.memoryUsage().heapUsed;
   log(`  ${watchedPods} watched pods: heap +${(heapBytes / 1024).toFixed(0)} KiB (${((heapBytes / watchedPods) * 1000 / 1024).toFixed(0)} KiB per 1,000)`);
 
   return { trials, trialRate, windowSeconds, latency, load, memory: { pods: watchedPods, heapBytes } };
