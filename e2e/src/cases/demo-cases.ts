@@ -96,7 +96,14 @@ export function defineDemoCases(target: () => DemoTarget): void {
       const t = target();
       const token = await t.currentApiToken();
       expect((await call(`${t.storeUrls.local}sensitive`, token)).status).toBe(200);
+      const watch = t.storeUrls.watch;
+      if (watch) expect((await call(watch, token)).status).toBe(200);
       await t.deleteApiPod();
+      if (watch) {
+        // The watch sees the deletion within about a second; the bound here only keeps a loaded machine from flaking.
+        expect(await eventually(async () => (await call(watch, token)).status === 403, 10_000, 50), 'watch mode refuses the token').toBe(true);
+        expect(await call(watch, token)).toMatchObject({ status: 403, reason: 'token_revoked' });
+      }
 
       // The API server refuses a deleted pod's token once its own 10 s cache of the last success has passed.
       const refused = await eventually(async () => (await call(t.storeUrls.tokenreview, token)).status === 403, 60_000);

@@ -10,7 +10,13 @@ export interface DemoTarget {
   /** Base URLs (ending in `/`) of the two API deployments. */
   readonly apiUrls: { variant1: string; variant2: string };
   /** Base URLs (ending in `/`) of the data stores, called directly (as an attacker inside the cluster could). */
-  readonly storeUrls: { local: string; tokenreview: string; variant1: string };
+  readonly storeUrls: {
+    local: string;
+    tokenreview: string;
+    variant1: string;
+    /** Local mode with the revocation watch (`K8S_AUTH_REVOCATION=watch`), where the target deploys one. */
+    watch?: string;
+  };
   /** A pod in namespace `api` running as ServiceAccount `intruder`: a real workload that is not allowed in. */
   readonly intruderPod: string;
   /** The API server's default audience (what default ServiceAccount tokens are minted for). */

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     console.log(`  data store, local      ${d.storeUrls.local}  offline JWKS verification`);
     console.log(`  data store, review     ${d.storeUrls.tokenreview}  TokenReview`);
     console.log(`  data store, variant 1  ${d.storeUrls.variant1}  TokenReview for the API-server audience`);
+    console.log(`  data store, watch      ${d.storeUrls.watch}  offline JWKS + a watch of the pods and ServiceAccounts in api`);
     note(`service logs: ${logPath}`);
 
     heading('Variant 2: the API calls the data store with its projected token');
@@ -98,8 +99,34 @@ async function main(): Promise<void> {
 
     heading('Revocation: the API pod is deleted while its token is still valid');
     const before = d.apiPod.name;
+    const watchUrl = d.storeUrls.watch;
+    await show('watch mode, before the deletion', watchUrl, apiToken, 200);
+    // Polled every 10 ms from before the deletion, so the figure is measured, never asserted (the machine may be busy).
+    let watchRefused: number | undefined;
+    let deleting = Number.POSITIVE_INFINITY;
+    const polling = (async () => {
+      const giveUp = performance.now() + 60_000;
+      while (performance.now() < giveUp) {
+        const started = performance.now();
+        if ((await call(watchUrl, apiToken)).status === 403) {
+          watchRefused = started - deleting;
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    deleting = performance.now();
     await d.deleteApiPod();
     console.log(`  pod api/${before} deleted (grace period 0); its token expires ${describeToken(apiToken).split('exp=')[1]?.split(' ')[0]}`);
+    await polling;
+    if (watchRefused === undefined) failures++;
+    note(
+      watchRefused === undefined
+        ? 'the watch-mode data store did not refuse the token within 60 s'
+        : `the watch-mode data store refused the token ${Math.max(0, watchRefused).toFixed(0)} ms after the deletion request (no API call per request: it watches the pods)`,
+    );
+    await show('watch mode', watchUrl, apiToken, 403);
+    await show('local mode, plain route, at the same moment: still accepted', d.storeUrls.local, apiToken, 200);
     const started = Date.now();
     const rejected = await eventually(async () => (await call(d.storeUrls.tokenreview, apiToken)).status === 403, 60_000);
     note(`TokenReview refused the token ${((Date.now() - started) / 1000).toFixed(1)} s after the deletion (the API server and the data store each cache a success for up to 10 s)`);

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type {
   KubernetesObject,
   V1ClusterRoleBinding,
+  V1Role,
+  V1RoleBinding,
   V1Container,
   V1Deployment,
   V1Namespace,
@@ -37,12 +39,16 @@ describe('the manifests, read', () => {
       'ServiceAccount api/intruder',
       'ServiceAccount data-store/data-store',
       'ClusterRoleBinding role-tokenreview-binding',
+      'Role api/kube-service-auth-revocation',
+      'RoleBinding api/kube-service-auth-revocation',
       'Deployment data-store/app',
       'Service data-store/app',
       'Deployment data-store/app-tokenreview',
       'Service data-store/app-tokenreview',
       'Deployment data-store/app-v1',
       'Service data-store/app-v1',
+      'Deployment data-store/app-watch',
+      'Service data-store/app-watch',
       'Deployment api/api',
       'Service api/api',
       'Deployment api/api-v1',
@@ -62,6 +68,16 @@ describe('the manifests, read', () => {
     const binding = byKey('ClusterRoleBinding', 'role-tokenreview-binding') as V1ClusterRoleBinding;
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'data-store', namespace: 'data-store' }]);
+  });
+
+  it('lets only the data store list, watch and get the pods and ServiceAccounts of the namespace it admits (watch mode)', () => {
+    const role = byKey('Role', 'api/kube-service-auth-revocation') as V1Role;
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }]);
+    const binding = byKey('RoleBinding', 'api/kube-service-auth-revocation') as V1RoleBinding;
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kube-service-auth-revocation' });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'data-store', namespace: 'data-store' }]);
+    // The namespaces the watch-mode data store follows are the ones it has a Role in.
+    expect(loadConfig(env(deployment('data-store/app-watch'))).revocationNamespaces).toEqual(['api']);
   });
 
   it('variant 2 API: projected token for audience data-store, 600 s, at /var/run/secrets/tokens/api-token; no default token', () => {
@@ -99,6 +115,7 @@ describe('the manifests, read', () => {
     ['data-store/app', 'local', 'data-store'],
     ['data-store/app-tokenreview', 'tokenreview', 'data-store'],
     ['data-store/app-v1', 'tokenreview', API_SERVER_AUDIENCE],
+    ['data-store/app-watch', 'local', 'data-store'],
   ])('data store %s: %s mode, audience %s, only the API allowed; the verifier accepts its environment', (key, mode, audience) => {
     const store = deployment(key);
     expect(store.spec?.template.spec?.serviceAccountName).toBe('data-store');
@@ -144,7 +161,7 @@ describe('the manifests, read', () => {
   });
 
   it('data stores are ClusterIP port 80 -> 8081, APIs NodePort 80 -> 8080; each Service selects one Deployment', () => {
-    for (const key of ['data-store/app', 'data-store/app-tokenreview', 'data-store/app-v1']) {
+    for (const key of ['data-store/app', 'data-store/app-tokenreview', 'data-store/app-v1', 'data-store/app-watch']) {
       expect(service(key).spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 8081 }] });
     }
     expect(service('api/api').spec).toMatchObject({ type: 'NodePort', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] });

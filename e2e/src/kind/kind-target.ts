@@ -19,6 +19,7 @@ const FORWARDS = {
   app: { namespace: 'data-store', target: 'svc/app', remotePort: 80 },
   'app-tokenreview': { namespace: 'data-store', target: 'svc/app-tokenreview', remotePort: 80 },
   'app-v1': { namespace: 'data-store', target: 'svc/app-v1', remotePort: 80 },
+  'app-watch': { namespace: 'data-store', target: 'svc/app-watch', remotePort: 80 },
   intruder: { namespace: 'api', target: 'deploy/intruder', remotePort: 8080 },
 } as const;
 type ForwardName = keyof typeof FORWARDS;
@@ -82,7 +83,7 @@ export class KindTarget implements DemoTarget {
   }
 
   get storeUrls() {
-    return { local: this.#url('app'), tokenreview: this.#url('app-tokenreview'), variant1: this.#url('app-v1') };
+    return { local: this.#url('app'), tokenreview: this.#url('app-tokenreview'), variant1: this.#url('app-v1'), watch: this.#url('app-watch') };
   }
 
   /** The intruder workload's own API (it calls the data store with its projected `data-store` token). */

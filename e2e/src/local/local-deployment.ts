@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +34,9 @@ interface SimulatedPod {
  * - namespace `api`: ServiceAccounts `api` and `intruder`; pods `api` (variant 2: projected token for `data-store`)
  *   and `api-v1` (variant 1: the default token, for the API server's audience), and pod `intruder`;
  * - namespace `data-store`: ServiceAccount `data-store` bound to `system:auth-delegator` (`role-tokenreview-binding`);
- *   pods `app` (local mode), `app-tokenreview` (TokenReview mode) and `app-v1` (variant 1, TokenReview mode).
+ *   pods `app` (local mode), `app-tokenreview` (TokenReview mode), `app-v1` (variant 1, TokenReview mode) and
+ *   `app-watch` (local mode with `K8S_AUTH_REVOCATION=watch`; a Role lets it list and watch pods and ServiceAccounts
+ *   in `api`, as deploy/manifests/12-rbac-revocation.yaml does).
  */
 export class LocalDeployment implements DemoTarget {
   readonly name = 'local control plane';
@@ -72,7 +75,12 @@ export class LocalDeployment implements DemoTarget {
   }
 
   get storeUrls() {
-    return { local: this.service('app').url, tokenreview: this.service('app-tokenreview').url, variant1: this.service('app-v1').url };
+    return {
+      local: this.service('app').url,
+      tokenreview: this.service('app-tokenreview').url,
+      variant1: this.service('app-v1').url,
+      watch: this.service('app-watch').url,
+    };
   }
 
   /** The current variant-2 API pod (it changes when the pod is deleted and replaced). */
@@ -125,6 +133,7 @@ export class LocalDeployment implements DemoTarget {
     await c.createServiceAccount('data-store', 'data-store');
     await c.bindAuthDelegator('data-store', 'data-store', 'role-tokenreview-binding');
     await c.createPod('api', this.intruderPod, 'intruder', { nodeName: NODE });
+    await c.applyManifest(readFileSync(join(ROOT, 'deploy/manifests/12-rbac-revocation.yaml'), 'utf8'));
 
     const storeEnv = (mode: 'local' | 'tokenreview', audience: string) => ({
       K8S_AUTH_MODE: mode,
@@ -137,6 +146,7 @@ export class LocalDeployment implements DemoTarget {
     await this.startStore('app', storeEnv('local', 'data-store'));
     await this.startStore('app-tokenreview', storeEnv('tokenreview', 'data-store'));
     await this.startStore('app-v1', storeEnv('tokenreview', this.apiServerAudience));
+    await this.startStore('app-watch', { ...storeEnv('local', 'data-store'), K8S_AUTH_REVOCATION: 'watch' });
 
     await this.startApi('api', 'tokens', 'api-token', ['data-store'], this.service('app').url);
     await this.startApi('api-v1', 'serviceaccount', 'token', [], this.service('app-v1').url);
