@@ -88,4 +88,17 @@ describe('WatchRevocationVerifier', () => {
     await verifier.verify(await signToken(key, { namespace: 'other' }));
     expect(reviews.requests).toHaveLength(1);
   });
+
+  it('leaves a Secret-bound token to TokenReview: the watch does not follow Secrets', async () => {
+    const { verifier, reviews } = await setup();
+    const secretBound = await signToken(key, {
+      pod: null,
+      node: null,
+      claims: {
+        'kubernetes.io': { namespace: 'api', serviceaccount: { name: 'api', uid: 'sa-uid-api-api' }, secret: { name: 'api-token', uid: 'secret-uid' } },
+      },
+    });
+    expect(await verifier.verify(secretBound)).toMatchObject({ verifiedBy: 'tokenreview' });
+    expect(reviews.requests).toHaveLength(1);
+  });
 });

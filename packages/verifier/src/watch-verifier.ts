@@ -2,7 +2,7 @@ import type { CheckedToken } from './checked-token.js';
 import { KubeAuthError } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
 import { freezeIdentity } from './immutable-identity.js';
-import { tokenBinding, type RevocationChecker, type RevocationVerdict } from './revocation.js';
+import { tokenBinding, type RevocationChecker, type RevocationVerdict, type TokenBinding } from './revocation.js';
 import type { TokenReviewVerifier } from './token-review.js';
 import type { Verifier, VerifyOptions } from './verifier.js';
 
@@ -35,6 +35,8 @@ export class WatchRevocationVerifier implements Verifier {
   private readonly verifier: Verifier;
   private readonly fallback: TokenReviewVerifier | undefined;
   private readonly shouldCheck: (identity: ServiceAccountIdentity) => boolean;
+  // One binding per verified identity: cached identities are frozen and shared, so a repeat caller costs a lookup.
+  private readonly bindings = new WeakMap<ServiceAccountIdentity, TokenBinding>();
 
   constructor(options: WatchRevocationVerifierOptions) {
     if (options.verifier.mode !== 'local') throw new TypeError('WatchRevocationVerifier wraps a local-mode verifier');
@@ -63,10 +65,24 @@ export class WatchRevocationVerifier implements Verifier {
 
   private judge(token: string | CheckedToken, identity: ServiceAccountIdentity): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     if (!this.shouldCheck(identity)) return identity;
-    const binding = tokenBinding(identity);
+    const binding = this.bindingOf(token, identity);
     const verdict = this.checker.checkCached(binding);
     if (verdict) return this.settle(token, identity, verdict);
     return this.checker.check(binding).then((checked) => this.settle(token, identity, checked));
+  }
+
+  /**
+   * The identity's binding, plus the `kubernetes.io.secret` reference the identity does not carry (a Secret-bound
+   * token: the checker leaves those to TokenReview). The payload is read from the token just verified.
+   */
+  private bindingOf(token: string | CheckedToken, identity: ServiceAccountIdentity): TokenBinding {
+    const known = this.bindings.get(identity);
+    if (known) return known;
+    const binding = tokenBinding(identity);
+    const secret = secretClaim(typeof token === 'string' ? token : token.value);
+    if (secret) binding.secret = secret;
+    if (Object.isFrozen(identity)) this.bindings.set(identity, binding);
+    return binding;
   }
 
   private settle(token: string | CheckedToken, identity: ServiceAccountIdentity, verdict: RevocationVerdict): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
@@ -91,3 +107,16 @@ export class WatchRevocationVerifier implements Verifier {
 }
 
 const OFFLINE: VerifyOptions = Object.freeze({ revocationSensitive: false });
+
+function secretClaim(token: string): { name: string; uid: string } | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      'kubernetes.io'?: { secret?: { name?: unknown; uid?: unknown } };
+    };
+    const secret = payload['kubernetes.io']?.secret;
+    return typeof secret?.name === 'string' && typeof secret.uid === 'string' ? { name: secret.name, uid: secret.uid } : undefined;
+  } catch {
+    // The token was just verified, so its payload parses; never reached.
+    return undefined;
+  }
+}
