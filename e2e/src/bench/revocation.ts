@@ -8,8 +8,10 @@ import {
   kubeMetadataClient,
   LocalVerifier,
   RevocationChecker,
+  ServiceAccountVerifier,
   tokenBinding,
   TokenReviewVerifier,
+  WatchRevocationVerifier,
   type MetadataClient,
 } from '@kube-service-auth/verifier';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -34,6 +36,8 @@ export interface RevocationResult {
   /** Steady state with 100 callers: verified requests and API-server requests. */
   load: { mode: RevocationMode; verified: number; apiRequests: number; seconds: number }[];
   memory: { pods: number; heapBytes: number };
+  /** In-process cost of one verification of a cached caller, local mode alone and with the watch check (µs). */
+  perRequest: { localMicros: number; watchMicros: number; iterations: number };
 }
 
 const MODES: RevocationMode[] = ['watch', 'tokenreview', 'local'];
@@ -179,6 +183,20 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
     load.push({ mode, verified, apiRequests, seconds: (performance.now() - started) / 1000 });
     log(`  ${mode.padEnd(11)} ${verified} verified in ${loadSeconds} s, ${apiRequests} API-server requests`);
   }
+  // 5b'. What the watch adds to one request: a cached caller, verified in-process (no HTTP), local alone vs + watch.
+  const localOnly = new ServiceAccountVerifier({ mode: 'local', local });
+  const watchVerifier = new WatchRevocationVerifier({ verifier: localOnly, checker, fallback: tokenReview });
+  const iterations = 200_000;
+  const time = (verifier: { check: (token: string) => unknown }): number => {
+    const token = tokens[0] as string;
+    for (let i = 0; i < 20_000; i++) verifier.check(token);
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) verifier.check(token);
+    return Number(process.hrtime.bigint() - started) / 1000 / iterations;
+  };
+  await watchVerifier.verify(tokens[0] as string);
+  const perRequest = { localMicros: Math.min(time(localOnly), time(localOnly)), watchMicros: Math.min(time(watchVerifier), time(watchVerifier)), iterations };
+  log(`  per cached request: local ${perRequest.localMicros.toFixed(2)} µs, local + watch ${perRequest.watchMicros.toFixed(2)} µs`);
   watch.stop();
 
   // 5c. Memory of the watch per 1,000 pods.
@@ -205,7 +223,7 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
   const heapBytes = withWatch - process.memoryUsage().heapUsed;
   log(`  ${watchedPods} watched pods: heap +${(heapBytes / 1024).toFixed(0)} KiB (${((heapBytes / watchedPods) * 1000 / 1024).toFixed(0)} KiB per 1,000)`);
 
-  return { trials, trialRate, windowSeconds, latency, load, memory: { pods: watchedPods, heapBytes } };
+  return { trials, trialRate, windowSeconds, latency, load, memory: { pods: watchedPods, heapBytes }, perRequest };
 }
 
 const median = (values: number[]): number | undefined => {
@@ -247,6 +265,9 @@ export function revocationMarkdown(r: RevocationResult): string {
     '| mode | verified | API-server requests | per 1,000 verified |',
     '| --- | --- | --- | --- |',
     ...loadRows,
+    '',
+    `Cost per request of a cached caller, in-process (${r.perRequest.iterations.toLocaleString('en-US')} calls): local mode ${r.perRequest.localMicros.toFixed(2)} µs, ` +
+      `local + watch check ${r.perRequest.watchMicros.toFixed(2)} µs (+${(r.perRequest.watchMicros - r.perRequest.localMicros).toFixed(2)} µs).`,
     '',
     `Memory of the watch: ${r.memory.pods} pods listed and watched (metadata only) add ${(r.memory.heapBytes / 1024).toFixed(0)} KiB of heap, ` +
       `**${((r.memory.heapBytes / r.memory.pods) * 1000 / 1024).toFixed(0)} KiB per 1,000 watched pods** (after a full GC).`,

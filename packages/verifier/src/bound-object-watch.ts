@@ -146,7 +146,7 @@ export class BoundObjectWatch {
     if (!reflector.synced) return { state: 'unknown', why: 'not_synced' };
     if (!reflector.fresh) return { state: 'unknown', why: 'stale' };
     const object = reflector.get(name);
-    return object ? { state: 'present', object } : { state: 'absent' };
+    return object ? { state: 'present', object } : ABSENT;
   }
 
   /** Whether the watch covers this namespace for this resource. */
@@ -196,6 +196,7 @@ export class BoundObjectWatch {
 }
 
 const key = (resource: WatchedResource, namespace: string): string => `${resource}/${namespace}`;
+const ABSENT: ObjectLookup = Object.freeze({ state: 'absent' });
 
 /** One list + watch loop for a (resource, namespace) pair. */
 class Reflector {

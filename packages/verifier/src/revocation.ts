@@ -75,6 +75,10 @@ export interface RevocationCheckerOptions {
 
 type Lookup = { kind: 'found'; object: ObjectMeta } | { kind: 'gone' };
 
+// The common answers, shared: no allocation per request on the fast path.
+const STEP_VALID = Object.freeze({ kind: 'valid' as const });
+const VALID: RevocationVerdict = Object.freeze({ status: 'valid', lookups: 0 });
+
 /**
  * Decides whether a verified token has been revoked by the deletion of the objects it is bound to, from the
  * {@link BoundObjectWatch}'s view of the cluster: zero API calls for objects the watch holds or has seen deleted.
@@ -122,10 +126,10 @@ export class RevocationChecker {
     const now = this.clock();
     const sa = this.fromWatch('serviceaccounts', 'ServiceAccount', binding.namespace, binding.serviceAccount, binding.issuedAt, now);
     if (sa.kind !== 'valid') return sa.kind === 'need_lookup' ? undefined : sa.verdict;
-    if (!binding.pod) return { status: 'valid', lookups: 0 };
+    if (!binding.pod) return VALID;
     const pod = this.fromWatch('pods', 'pod', binding.namespace, binding.pod, binding.issuedAt, now);
     if (pod.kind !== 'valid') return pod.kind === 'need_lookup' ? undefined : pod.verdict;
-    return { status: 'valid', lookups: 0 };
+    return VALID;
   }
 
   /** The verdict, reading objects the watch has not seen from the API server (coalesced per object). */
@@ -194,7 +198,7 @@ export class RevocationChecker {
     if (seen.state === 'present') {
       if (seen.object.uid === claim.uid) {
         const refusal = judgeBoundObject(kind, claim, seen.object, now);
-        return refusal ? revoked(refusal) : { kind: 'valid' };
+        return refusal ? revoked(refusal) : STEP_VALID;
       }
       // A same-named object created after the token was issued proves the token's object was gone by then.
       // Timestamps have one-second resolution, hence the margin.
@@ -205,7 +209,7 @@ export class RevocationChecker {
     const live = this.confirmed.get(claim.uid);
     if (live && live.until > now) {
       const refusal = judgeBoundObject(kind, claim, live.object, now);
-      return refusal ? revoked(refusal) : { kind: 'valid' };
+      return refusal ? revoked(refusal) : STEP_VALID;
     }
     return { kind: 'need_lookup' };
   }
