@@ -124,4 +124,23 @@ export function defineDemoCases(target: () => DemoTarget): void {
       expect(ok).toBe(true);
     });
   });
+
+  describe('revocation in watch mode: the API pod is deleted again', () => {
+    it('the watch-mode data store refuses its token within seconds, while the plain local store still accepts it', async (context) => {
+      const t = target();
+      const watch = t.storeUrls.watch;
+      if (!watch) {
+        context.skip(`skipped: ${t.name} deploys no watch-mode data store`);
+        return;
+      }
+      const token = await t.currentApiToken();
+      expect(await call(watch, token)).toMatchObject({ status: 200, body: TEXT.ok });
+      await t.deleteApiPod();
+      // The watch sees the deletion within about a second (pnpm bench measures it); the bound only absorbs a loaded machine.
+      expect(await eventually(async () => (await call(watch, token)).status === 403, 10_000, 50), 'watch mode refuses the token').toBe(true);
+      expect(await call(watch, token)).toMatchObject({ status: 403, reason: 'token_revoked' });
+      expect(await call(t.storeUrls.local, token)).toMatchObject({ status: 200, body: TEXT.ok });
+      expect(await eventually(async () => (await call(t.apiUrls.variant2)).status === 200, 60_000), 'the replacement works').toBe(true);
+    });
+  });
 }
