@@ -63,11 +63,9 @@ export class BoundObjectWatch {
   private readonly reflectors = new Map<string, Reflector>();
   private readonly tombstones = new Map<string, true>();
   private readonly maxTombstones: number;
-  private readonly options: BoundObjectWatchOptions;
   private started = false;
 
   constructor(options: BoundObjectWatchOptions) {
-    this.options = options;
     this.namespaces = [...new Set(options.namespaces)];
     if (this.namespaces.length === 0) throw new TypeError('BoundObjectWatch needs at least one namespace');
     this.resources = options.resources ?? ['pods', 'serviceaccounts'];
@@ -78,9 +76,17 @@ export class BoundObjectWatch {
     this.clock = options.clock ?? systemClock;
     this.client =
       options.client instanceof KubeConfig ? kubeMetadataClient(options.client, { timeoutMs: options.timeoutMs }) : options.client;
+    const context: ReflectorContext = {
+      client: this.client,
+      clock: this.clock,
+      maxStalenessMs: this.maxStalenessMs,
+      watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
+      onEvent: options.onEvent,
+      markDeleted: (uid) => this.markDeleted(uid),
+    };
     for (const namespace of this.namespaces) {
       for (const resource of this.resources) {
-        this.reflectors.set(key(resource, namespace), new Reflector(resource, namespace, this));
+        this.reflectors.set(key(resource, namespace), new Reflector(resource, namespace, context));
       }
     }
   }
@@ -100,9 +106,10 @@ export class BoundObjectWatch {
 
   /** Resolves once every reflector has listed once, or rejects after `timeoutMs`. */
   async waitForSync(timeoutMs = 30_000): Promise<void> {
-    const deadline = this.clock() + timeoutMs;
+    // Real time, not the injected clock: a frozen test clock must not make this wait forever.
+    const deadline = performance.now() + timeoutMs;
     while (!this.synced) {
-      if (this.clock() > deadline) throw new Error(`the watch of ${this.namespaces.join(', ')} did not sync within ${timeoutMs} ms`);
+      if (performance.now() > deadline) throw new Error(`the watch of ${this.namespaces.join(', ')} did not sync within ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -175,24 +182,16 @@ export class BoundObjectWatch {
     return this.client.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(name)}`, signal);
   }
 
-  /** @internal */
-  get internals(): {
-    client: MetadataClient;
-    clock: Clock;
-    maxStalenessMs: number;
-    watchTimeoutSeconds: number;
-    onEvent: ((event: WatchStatusEvent) => void) | undefined;
-    markDeleted: (uid: string) => void;
-  } {
-    return {
-      client: this.client,
-      clock: this.clock,
-      maxStalenessMs: this.maxStalenessMs,
-      watchTimeoutSeconds: this.options.watchTimeoutSeconds ?? 300,
-      onEvent: this.options.onEvent,
-      markDeleted: (uid) => this.markDeleted(uid),
-    };
-  }
+}
+
+/** What a reflector needs from its watch, built once. */
+interface ReflectorContext {
+  client: MetadataClient;
+  clock: Clock;
+  maxStalenessMs: number;
+  watchTimeoutSeconds: number;
+  onEvent: ((event: WatchStatusEvent) => void) | undefined;
+  markDeleted: (uid: string) => void;
 }
 
 const key = (resource: WatchedResource, namespace: string): string => `${resource}/${namespace}`;
@@ -213,7 +212,7 @@ class Reflector {
   constructor(
     readonly resource: WatchedResource,
     readonly namespace: string,
-    private readonly owner: BoundObjectWatch,
+    private readonly context: ReflectorContext,
   ) {
     this.path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}`;
   }
@@ -225,7 +224,7 @@ class Reflector {
   get fresh(): boolean {
     if (!this.synced) return false;
     if (this.connected) return true;
-    const { clock, maxStalenessMs } = this.owner.internals;
+    const { clock, maxStalenessMs } = this.context;
     return clock() - this.healthyAt <= maxStalenessMs;
   }
 
@@ -243,7 +242,7 @@ class Reflector {
   }
 
   private async loop(): Promise<void> {
-    const { client, clock, onEvent, watchTimeoutSeconds } = this.owner.internals;
+    const { client, clock, onEvent, watchTimeoutSeconds } = this.context;
     let needList = true;
     let failures = 0;
     let relistReason: 'start' | 'expired' | 'error' = 'start';
@@ -307,7 +306,7 @@ class Reflector {
   }
 
   private disconnect(): void {
-    if (this.connected) this.healthyAt = this.owner.internals.clock();
+    if (this.connected) this.healthyAt = this.context.clock();
     this.connected = false;
   }
 
@@ -316,9 +315,9 @@ class Reflector {
     if (event.type === 'BOOKMARK') return;
     const { object } = event;
     const previous = this.objects.get(object.name);
-    if (previous && previous.uid !== object.uid) this.owner.internals.markDeleted(previous.uid);
+    if (previous && previous.uid !== object.uid) this.context.markDeleted(previous.uid);
     if (event.type === 'DELETED') {
-      this.owner.internals.markDeleted(object.uid);
+      this.context.markDeleted(object.uid);
       if (!previous || previous.uid === object.uid) this.objects.delete(object.name);
       return;
     }
@@ -329,7 +328,7 @@ class Reflector {
   private replace(items: ObjectMeta[]): void {
     const next = new Map(items.map((item) => [item.name, item]));
     for (const [name, old] of this.objects) {
-      if (next.get(name)?.uid !== old.uid) this.owner.internals.markDeleted(old.uid);
+      if (next.get(name)?.uid !== old.uid) this.context.markDeleted(old.uid);
     }
     this.objects.clear();
     for (const [name, item] of next) this.objects.set(name, item);
