@@ -1,7 +1,7 @@
 import { ApiException, AuthorizationV1Api, KubeConfig, type V1SubjectAccessReview } from '@kubernetes/client-node';
 import { systemClock, type Clock } from './clock.js';
 import { KubeAuthError } from './errors.js';
-import type { ServiceAccountIdentity } from './identity.js';
+import { identityToUserInfo, type ServiceAccountIdentity } from './identity.js';
 import { ResultCache } from './result-cache.js';
 
 /** Creates SubjectAccessReviews. The default talks to the API server through `@kubernetes/client-node`. */
@@ -64,21 +64,6 @@ export function validateAccessAttributes(attributes: AccessAttributes): AccessAt
     throw new TypeError('resource attributes need a resource (e.g. "pods" or "widgets")');
   }
   return attributes;
-}
-
-/** The `extra` the API server gives a ServiceAccount user (authenticator `ServiceAccountInfo.UserInfo`). */
-function identityExtra(identity: ServiceAccountIdentity): Record<string, string[]> {
-  const extra: Record<string, string[]> = {};
-  if (identity.pod) {
-    extra['authentication.kubernetes.io/pod-name'] = [identity.pod.name];
-    extra['authentication.kubernetes.io/pod-uid'] = [identity.pod.uid];
-  }
-  if (identity.node) {
-    extra['authentication.kubernetes.io/node-name'] = [identity.node.name];
-    extra['authentication.kubernetes.io/node-uid'] = [identity.node.uid];
-  }
-  if (identity.credentialId) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${identity.credentialId}`];
-  return extra;
 }
 
 type Decision = { allowed: true } | { allowed: false; reason: string };
@@ -151,12 +136,9 @@ export class SubjectAccessReviewer {
   }
 
   private spec(identity: ServiceAccountIdentity, attributes: AccessAttributes): NonNullable<V1SubjectAccessReview['spec']> {
-    const base = {
-      user: identity.username,
-      uid: identity.serviceAccount.uid,
-      groups: [...identity.groups].sort(),
-      extra: identityExtra(identity),
-    };
+    // The caller as the API server knows it (the identity model's mapping, shared with TokenReview).
+    const user = identityToUserInfo(identity);
+    const base = { user: user.username, uid: user.uid, groups: user.groups.sort(), extra: user.extra };
     if ('path' in attributes) return { ...base, nonResourceAttributes: { path: attributes.path, verb: attributes.verb } };
     return {
       ...base,

@@ -1,6 +1,6 @@
 import type { CheckedToken } from './checked-token.js';
 import { KubeAuthError } from './errors.js';
-import type { ServiceAccountIdentity } from './identity.js';
+import { sameCaller, type ServiceAccountIdentity } from './identity.js';
 import { freezeIdentity } from './immutable-identity.js';
 import { tokenBinding, type RevocationChecker, type RevocationVerdict, type TokenBinding } from './revocation.js';
 import type { TokenReviewVerifier } from './token-review.js';
@@ -96,7 +96,7 @@ export class WatchRevocationVerifier implements Verifier {
           throw new KubeAuthError('revocation_unavailable', `cannot check revocation: ${verdict.message}, and no TokenReview fallback is configured`);
         }
         return this.fallback.verify(token).then((reviewed) => {
-          if (reviewed.username !== identity.username || reviewed.pod?.uid !== identity.pod?.uid) {
+          if (!sameCaller(identity, reviewed)) {
             throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
           }
           return freezeIdentity({ ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' });
