@@ -15,6 +15,7 @@ import { AUDIENCE, type AuthConfig } from './protocol.js';
 import { rawVerification } from './raw.js';
 import { chart, markdown, targets, type BenchResults } from './report.js';
 import { apiLoadSection, floodSection, fmt, httpSection, memorySection, type HttpConfig } from './sections.js';
+import { rejectionFloodSection, rotationSection } from './resilience.js';
 import { revocationSection } from './revocation.js';
 import { loadSettings } from './settings.js';
 import { KeyServer } from './tokens.js';
@@ -99,12 +100,18 @@ async function main(): Promise<void> {
     const flood = await floodSection(fixture, settings, log);
     log('3c. forged-token flood in TokenReview mode');
     const forged = await forgedFloodSection(fixture, log);
+    log('3d. valid callers under a flood of rejected tokens (TokenReview mode)');
+    const rejectionFlood = await rejectionFloodSection(fixture, log);
 
     log(`4. memory: ${settings.memoryTokens} distinct tokens through the caches`);
     const memory = await memorySection(fixture, settings, log);
 
     log('5. revocation: deletion → first refusal, API-server requests, memory of the watch');
     const revocation = await revocationSection(cp, fixture, log);
+
+    // Restarts the API server with a new key: last.
+    log('6. key rotation under a random-kid flood');
+    const rotation = await rotationSection(cp, fixture, log);
 
     const results: BenchResults = {
       machine: {
@@ -123,6 +130,8 @@ async function main(): Promise<void> {
       apiLoad,
       flood,
       forged,
+      rejectionFlood,
+      rotation,
       memory,
       revocation,
     };

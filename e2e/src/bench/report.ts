@@ -1,5 +1,6 @@
 import type { RawResult } from './raw.js';
 import type { ForgedResult } from './forged.js';
+import type { RejectionFloodResult, RotationResult } from './resilience.js';
 import { revocationMarkdown, type RevocationResult } from './revocation.js';
 import { fmt, mb, type ApiLoadRow, type FloodResult, type HttpRow, type MemoryResult } from './sections.js';
 import type { BenchSettings } from './settings.js';
@@ -25,6 +26,8 @@ export interface BenchResults {
   apiLoad: ApiLoadRow[];
   flood: FloodResult;
   forged: ForgedResult;
+  rejectionFlood?: RejectionFloodResult;
+  rotation?: RotationResult;
   memory: MemoryResult;
   revocation?: RevocationResult;
 }
@@ -85,7 +88,29 @@ export function targets(results: BenchResults): Target[] {
   const heapGrowth = mid && last ? last.heapUsed - mid.heapUsed : 0;
   const settled = mid !== undefined && heapGrowth <= Math.max(5 * 1024 * 1024, 0.1 * mid.heapUsed);
   const forgedWith = results.forged.runs.find((r) => r.label.includes('pre-check'));
+  const rf = results.rejectionFlood;
+  const rot = results.rotation;
   return [
+    ...(rf
+      ? [
+          {
+            target: 'TokenReview mode: valid callers stay cached under a flood of distinct rejected tokens (rejections bounded apart)',
+            figure:
+              `${rf.validReviews} reviews for ${rf.validCallers} valid callers over ${rf.validRequests} requests (hit rate ${fmt(rf.validHitRate * 100, 1)}%) ` +
+              `among ${rf.rejectedTokens} rejected tokens; ${rf.cacheHeld} entries held (bound ${rf.successBound} + ${rf.rejectionBound})`,
+            met: rf.validReviews <= rf.validCallers && rf.refusedValid === 0 && rf.cacheHeld <= rf.successBound + rf.rejectionBound,
+          },
+        ]
+      : []),
+    ...(rot
+      ? [
+          {
+            target: 'Key rotation: no valid token signed by the new key is refused; a random-kid flood still gets at most one fetch per cooldown',
+            figure: `${rot.refused} of ${rot.freshTokens} refused (longest wait ${fmt(rot.maxWaitMs, 0)} ms); ${rot.fetches} JWKS fetches in ${fmt(rot.seconds, 1)} s (bound ${rot.bound})`,
+            met: rot.refused === 0 && rot.fetches <= rot.bound,
+          },
+        ]
+      : []),
     {
       target: 'TokenReview mode: forged tokens cause no TokenReview (offline pre-check), none accepted',
       figure: results.forged.runs.map((r) => `${r.label}: ${r.tokenReviews} TokenReviews, ${r.accepted} accepted`).join('; '),
@@ -390,6 +415,7 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     memoryNotes(results.memory),
     '',
     ...(results.revocation ? [revocationMarkdown(results.revocation)] : []),
+    ...resilienceMarkdown(results),
     '## How to reproduce',
     '',
     '```sh',
@@ -500,4 +526,43 @@ function memoryNotes(mem: MemoryResult): string {
     `${mb(Math.min(...peaks))} and ${mb(Math.max(...peaks))} MB per chunk${mem.rows.length > 1 ? ' from the second chunk on' : ''}; after each collection it was at most ${mb(Math.max(...mem.rows.map((r) => r.rss)))} MB. The stub answered ${mem.tokenReviews.toLocaleString('en-US')} TokenReviews; the fake key server was asked for the key set`,
     `${mem.keyServerRequests} time(s).`,
   ].join('\n');
+}
+
+function resilienceMarkdown(results: BenchResults): string[] {
+  const rf = results.rejectionFlood;
+  const rot = results.rotation;
+  const out: string[] = [];
+  if (rf) {
+    out.push(
+      '## 6. Valid callers under a flood of rejected tokens',
+      '',
+      `A TokenReview-mode verifier (review only, so every distinct token reaches the real API server) with a success bound of ${rf.successBound}`,
+      `and a separate rejection bound of ${rf.rejectionBound}: ${rf.validCallers} valid callers, each sent once per round, among ${rf.rejectedTokens}`,
+      'distinct forged tokens that the API server rejects. With one shared bound the rejections would push the valid callers out of the cache.',
+      '',
+      table(
+        ['valid requests', 'reviews for valid callers', 'valid-caller hit rate', 'reviews for rejected tokens', 'entries held', 'valid refused', 'time'],
+        [[rf.validRequests, rf.validReviews, `${fmt(rf.validHitRate * 100, 1)}%`, rf.rejectedReviews, `${rf.cacheHeld} (bound ${rf.successBound} + ${rf.rejectionBound})`, rf.refusedValid, `${fmt(rf.seconds, 1)} s`]],
+        ['---:', '---:', '---:', '---:', '---:', '---:', '---:'],
+      ),
+      '',
+    );
+  }
+  if (rot) {
+    out.push(
+      '## 7. Key rotation under a random-kid flood',
+      '',
+      `The API server restarted with a new signing key while a random-\`kid\` flood ran against a local-mode verifier (cooldown ${rot.cooldownSeconds} s);`,
+      `right after, ${rot.freshTokens} fresh tokens minted by TokenRequest (signed by the new key) were verified at once. A token with an unknown`,
+      '`kid` waits for the next fetch the cooldown allows instead of being refused.',
+      '',
+      table(
+        ['fresh tokens', 'refused', 'longest wait', 'flood requests', 'JWKS fetches', 'bound (one per cooldown)', 'time'],
+        [[rot.freshTokens, `${rot.refused}${rot.refused ? ` ${JSON.stringify(rot.reasons)}` : ''}`, `${fmt(rot.maxWaitMs, 0)} ms`, rot.floodRequests, rot.fetches, rot.bound, `${fmt(rot.seconds, 1)} s`]],
+        ['---:', '---:', '---:', '---:', '---:', '---:', '---:'],
+      ),
+      '',
+    );
+  }
+  return out;
 }
