@@ -14,8 +14,11 @@ import {
   KUBE_CONTEXT,
   kubectl,
   MANIFEST_DIR,
+  describeNodes,
+  offlineKindConfig,
   parseClusterList,
   parseDriverArgs,
+  parseOfflineBuild,
 } from './commands.js';
 
 const connection = { kubeconfig: '/tmp/k.kubeconfig', context: KUBE_CONTEXT };
@@ -99,7 +102,7 @@ describe('kubectl arguments', () => {
 
 describe('driver arguments (pnpm e2e …)', () => {
   it('defaults: delete the cluster, build the images, fail when a tool is missing', () => {
-    expect(parseDriverArgs([])).toEqual({ keep: false, skipBuild: false, ifAvailable: false, help: false, nodeImage: undefined, vitestArgs: [] });
+    expect(parseDriverArgs([])).toEqual({ keep: false, skipBuild: false, ifAvailable: false, help: false, offline: false, nodeImage: undefined, vitestArgs: [] });
   });
 
   it('reads --keep, --skip-build, --if-available and --node-image, and passes the rest to vitest', () => {
@@ -108,11 +111,16 @@ describe('driver arguments (pnpm e2e …)', () => {
       skipBuild: true,
       ifAvailable: true,
       help: false,
+      offline: false,
       nodeImage: 'kindest/node:v1.34.0',
       vitestArgs: ['-t', 'revocation'],
     });
     expect(parseDriverArgs(['--node-image=img', '--', '--keep']).vitestArgs).toEqual(['--keep']);
     expect(parseDriverArgs([], { KIND_NODE_IMAGE: 'from-env' }).nodeImage).toBe('from-env');
+  });
+
+  it('reads --offline', () => {
+    expect(parseDriverArgs(['--offline', '--keep'])).toMatchObject({ offline: true, keep: true, vitestArgs: [] });
   });
 
   it('refuses --node-image without a value', () => {
@@ -150,5 +158,47 @@ describe('kind config', () => {
     const mappings = config.nodes[0]?.extraPortMappings ?? [];
     expect(mappings.map((m) => m.containerPort).sort()).toEqual(nodePorts);
     for (const m of mappings) expect(m).toMatchObject({ hostPort: m.containerPort, listenAddress: '127.0.0.1', protocol: 'TCP' });
+  });
+});
+
+describe('offline build (pnpm e2e --offline)', () => {
+  const stdout = 'noise\nkind=/c/bin/kind-v0.33.0/kind\nkubectl=/c/kube/v1.36.3-etcd-v3.6.16/kubectl\nnode_image=kube-service-auth/kind-node:v1.36.3-abc\netcd_image_tag=v3.6.16\n';
+
+  it('reads what the build script prints on its last lines', () => {
+    expect(parseOfflineBuild(stdout)).toEqual({
+      kind: '/c/bin/kind-v0.33.0/kind',
+      kubectl: '/c/kube/v1.36.3-etcd-v3.6.16/kubectl',
+      nodeImage: 'kube-service-auth/kind-node:v1.36.3-abc',
+      etcdImageTag: 'v3.6.16',
+    });
+  });
+
+  it('refuses output without one of the lines', () => {
+    expect(() => parseOfflineBuild('kind=/k\nkubectl=/c\n')).toThrow(/printed no node_image=/);
+  });
+
+  it('the offline kind config is the checked-in one plus a kubeadm patch naming the etcd image that was built', () => {
+    const base = readFileSync(join(REPO_ROOT, KIND_CONFIG), 'utf8');
+    const offline = parse(offlineKindConfig(base, { etcdImageTag: 'v3.6.16' })) as Record<string, unknown> & { kubeadmConfigPatches: string[] };
+    const { kubeadmConfigPatches, ...rest } = offline;
+    expect(rest).toEqual(parse(base));
+    expect(kubeadmConfigPatches).toHaveLength(1);
+    expect(parse(kubeadmConfigPatches[0] as string)).toEqual({ kind: 'ClusterConfiguration', etcd: { local: { imageTag: 'v3.6.16' } } });
+  });
+
+  it('describes each node by its kubelet and container runtime versions', () => {
+    const json = JSON.stringify({
+      items: [
+        {
+          metadata: { name: 'kube-service-auth-control-plane' },
+          status: { nodeInfo: { kubeletVersion: 'v1.36.3', containerRuntimeVersion: 'containerd://2.4.2', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.18.0' } },
+        },
+      ],
+    });
+    expect(describeNodes(json)).toEqual(['kube-service-auth-control-plane: Kubernetes v1.36.3, containerd://2.4.2, Debian GNU/Linux 12 (bookworm), kernel 6.18.0']);
+  });
+
+  it('the build script exists and is what the README documents', () => {
+    expect(existsSync(join(REPO_ROOT, 'e2e/scripts/build-kind-offline.sh'))).toBe(true);
   });
 });

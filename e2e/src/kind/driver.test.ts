@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deployments, loadManifests, objectKey } from '../deploy/manifests.js';
 import { runDriver, type DriverDeps } from './driver.js';
+import type { OfflineBuild } from './commands.js';
 import type { RunResult } from './exec.js';
 
 const EXPECTED = deployments(loadManifests());
@@ -26,6 +27,8 @@ interface Scenario {
   /** Successive answers of `kubectl get deployments`; the last repeats. */
   rollouts?: string[];
   suiteCode?: number;
+  /** What `bash e2e/scripts/build-kind-offline.sh` answers. */
+  offline?: { code: number; stdout?: string; stderr?: string };
 }
 
 /** A driver wired to fakes; `transcript` lists every command run, as `tool sub-command…`. */
@@ -49,10 +52,15 @@ function harness(scenario: Scenario = {}) {
     if (scenario.missing?.includes('docker engine') && line.startsWith('docker info')) {
       return { command, args, code: 1, signal: null, stdout: '', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' };
     }
+    if (line.startsWith('bash e2e/scripts/build-kind-offline.sh')) {
+      const o = scenario.offline ?? { code: 0, stdout: OFFLINE_OUTPUT };
+      return { command, args, code: o.code, signal: null, stdout: o.stdout ?? '', stderr: o.stderr ?? '' };
+    }
     if (scenario.fail && line.startsWith(scenario.fail)) return { command, args, code: 1, signal: null, stdout: '', stderr: `${scenario.fail}: boom` };
     if (line.startsWith('docker info')) return ok('28.5.1\n');
     if (line.startsWith('kind get clusters')) return ok(scenario.clusters ?? '');
     if (line.startsWith('kind get kubeconfig')) return ok('apiVersion: v1\nkind: Config\n');
+    if (line.startsWith('kubectl get nodes')) return ok(NODES);
     if (line.startsWith('kubectl get deployments')) return ok(rollouts.length > 1 ? rollouts.shift() : rollouts[0]);
     return ok('v1\n');
   };
@@ -75,8 +83,15 @@ function harness(scenario: Scenario = {}) {
       },
     },
   };
-  return { deps, transcript, logs, printed, written, suites };
+  const offlineTools: OfflineBuild[] = [];
+  deps.useOfflineTools = (build) => offlineTools.push(build);
+  return { deps, transcript, logs, printed, written, suites, offlineTools };
 }
+
+const OFFLINE_OUTPUT = 'kind=/c/kind\nkubectl=/c/kubectl\nnode_image=kube-service-auth/kind-node:v1.36.3-abc\netcd_image_tag=v3.6.16\n';
+const NODES = JSON.stringify({
+  items: [{ metadata: { name: 'n' }, status: { nodeInfo: { kubeletVersion: 'v1.36.3', containerRuntimeVersion: 'containerd://2.4.2', osImage: 'Debian', kernelVersion: '6' } } }],
+});
 
 const TOOL_CHECKS = ['docker --version', 'kind version', 'kubectl version --client', 'docker info --format {{.ServerVersion}}'];
 
@@ -89,6 +104,7 @@ describe('pnpm e2e driver', () => {
       'kind get clusters',
       'kind create cluster --name kube-service-auth --config e2e/kind/kind-config.yaml --kubeconfig /tmp/ksa.kubeconfig --wait 180s',
       'kind get kubeconfig --name kube-service-auth',
+      'kubectl get nodes --output json',
       'docker build --file packages/demo-api/Dockerfile --tag kube-service-auth/demo-api:dev .',
       'kind load docker-image kube-service-auth/demo-api:dev --name kube-service-auth',
       'docker build --file packages/demo-store/Dockerfile --tag kube-service-auth/demo-store:dev .',
@@ -164,8 +180,52 @@ describe('pnpm e2e driver', () => {
   it('--help prints the usage and runs nothing', async () => {
     const h = harness();
     expect(await runDriver(['--help'], h.deps)).toBe(0);
-    expect(h.printed[0]).toMatch(/^usage: pnpm e2e \[--keep\]/);
+    expect(h.printed[0]).toMatch(/^usage: pnpm e2e \[--offline\] \[--keep\]/);
     expect(h.transcript).toEqual([]);
+  });
+
+  it('prints the node and each stage\'s duration at the end', async () => {
+    const h = harness();
+    expect(await runDriver([], h.deps)).toBe(0);
+    const summary = h.printed.at(-1) ?? '';
+    expect(summary).toContain("node image: kind's default");
+    expect(summary).toContain('n: Kubernetes v1.36.3, containerd://2.4.2');
+    expect(summary).toMatch(/stages: create cluster \d+s, build and load images \d+s, rollouts \d+s, cases \d+s, clean-up \d+s/);
+  });
+
+  it('--offline builds first, then creates the cluster from the local node image with the etcd patch, using the built tools', async () => {
+    const h = harness();
+    expect(await runDriver(['--offline'], h.deps)).toBe(0);
+    expect(h.transcript[0]).toBe('bash e2e/scripts/build-kind-offline.sh');
+    expect(h.offlineTools).toEqual([{ kind: '/c/kind', kubectl: '/c/kubectl', nodeImage: 'kube-service-auth/kind-node:v1.36.3-abc', etcdImageTag: 'v3.6.16' }]);
+    expect(h.transcript).toContain(
+      'kind create cluster --name kube-service-auth --config /tmp/ksa.kubeconfig.kind-config.yaml --kubeconfig /tmp/ksa.kubeconfig --image kube-service-auth/kind-node:v1.36.3-abc --wait 180s',
+    );
+    const config = h.written.find(([path]) => path === '/tmp/ksa.kubeconfig.kind-config.yaml')?.[1] ?? '';
+    expect(config).toContain('apiServerAddress: 127.0.0.1');
+    expect(config).toMatch(/kubeadmConfigPatches:\n {2}- \|\n {4}kind: ClusterConfiguration\n[\s\S]*imageTag: v3\.6\.16/);
+    expect(h.printed.at(-1)).toContain('node image: kube-service-auth/kind-node:v1.36.3-abc');
+    expect(h.printed.at(-1)).toMatch(/stages: offline build \d+s, create cluster/);
+  });
+
+  it('--offline with a missing prerequisite: names it and exits 2 (or skips with --if-available), touching no cluster', async () => {
+    const stderr = '[docker-engine] capability ...\n[docker-engine] missing prerequisite: no Docker engine answers, and starting one needs root\n';
+    const h = harness({ offline: { code: 2, stderr } });
+    expect(await runDriver(['--offline'], h.deps)).toBe(2);
+    expect(h.transcript).toEqual(['bash e2e/scripts/build-kind-offline.sh']);
+    expect(h.logs.at(-1)).toBe(
+      'cannot build the offline images: missing prerequisite: no Docker engine answers, and starting one needs root. (--if-available turns this into a skip.)',
+    );
+    const k = harness({ offline: { code: 2, stderr } });
+    expect(await runDriver(['--offline', '--if-available'], k.deps)).toBe(0);
+    expect(k.printed).toEqual(['skipped: offline build: missing prerequisite: no Docker engine answers, and starting one needs root']);
+  });
+
+  it('--offline with a failed build exits 1 with the build\'s last lines, and creates nothing', async () => {
+    const h = harness({ offline: { code: 1, stderr: '[build-kind-images] error: debootstrap failed\n' } });
+    expect(await runDriver(['--offline'], h.deps)).toBe(1);
+    expect(h.transcript).toEqual(['bash e2e/scripts/build-kind-offline.sh']);
+    expect(h.logs.at(-1)).toMatch(/^the offline build failed: bash e2e\/scripts\/build-kind-offline\.sh failed \(exit code 1\):\n\[build-kind-images\] error: debootstrap failed$/);
   });
 
   it('stops between steps when interrupted, and still deletes the cluster', async () => {

@@ -2,12 +2,13 @@
  * `pnpm e2e`: the article's system on a real cluster. Checks for docker, kind, kubectl and a Docker engine; creates
  * (or reuses) the kind cluster; builds the two images and loads them into the node; applies deploy/manifests; waits
  * for the rollouts; runs the shared end-to-end cases (e2e/src/kind/demo.kind.ts) against the pods; deletes the
- * cluster unless `--keep`. See {@link runDriver} and `pnpm e2e --help`.
+ * cluster unless `--keep`. With `--offline`, kind, the node image and the base images are first built on this machine
+ * (e2e/scripts/build-kind-offline.sh). See {@link runDriver} and `pnpm e2e --help`.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { REPO_ROOT } from '../deploy/manifests.js';
 import { CLUSTER_NAME, KIND_VITEST_CONFIG, type KubeConnection } from './commands.js';
 import { runDriver } from './driver.js';
@@ -47,6 +48,11 @@ runDriver(process.argv.slice(2), {
   stream: (chunk) => process.stderr.write(chunk),
   env: process.env,
   interrupted: () => interrupted,
+  useOfflineTools: (build) => {
+    // Every later child (kind, kubectl, docker, the suite's kubectl exec/port-forward) inherits this environment.
+    process.env.PATH = [dirname(build.kind), dirname(build.kubectl), process.env.PATH].filter(Boolean).join(delimiter);
+    process.env.DOCKER_BUILDKIT = '0';
+  },
 }).then(
   (code) => {
     process.exitCode = code;
