@@ -1,6 +1,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
-import { getContainerRuntimeClient } from 'testcontainers';
+import { getContainerRuntimeClient, ImageName } from 'testcontainers';
+import { REAPER_IMAGE } from 'testcontainers/build/reaper/reaper.js';
 import { NO_CONTAINER_RUNTIME, type RuntimeStatus } from '../kind/tools.js';
 
 /** K3s ≥ 1.30: pod scheduling gates are GA, which the tests use to keep a pod pending without pulling any image. */
@@ -24,6 +25,51 @@ export async function detectTestcontainersRuntime(timeoutMs = 15_000): Promise<R
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether the images a suite needs are in the engine or can be pulled; if not, why. */
+export type ImagesStatus = { available: true } | { available: false; reason: string; detail: string };
+
+/** The part of testcontainers' image client {@link ensureImages} uses (a fake in unit tests). */
+export interface ImageSource {
+  exists(image: ImageName): Promise<boolean>;
+  pull(image: ImageName): Promise<void>;
+}
+
+/**
+ * The images the K3s suite needs: K3s itself (`K3S_IMAGE` overrides it) and testcontainers' Ryuk reaper unless
+ * `TESTCONTAINERS_RYUK_DISABLED=true`.
+ */
+export function k3sImages(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [env.K3S_IMAGE ?? DEFAULT_K3S_IMAGE, ...(env.TESTCONTAINERS_RYUK_DISABLED === 'true' ? [] : [REAPER_IMAGE])];
+}
+
+/**
+ * Makes sure each image is in the engine, pulling the missing ones. An engine without a reachable registry (an
+ * air-gapped machine) answers the pull with an error such as `lookup registry-1.docker.io: no such host`: that is a
+ * missing prerequisite, reported as a reason to skip, not a failure.
+ */
+export async function ensureImages(images: readonly string[], options: { source?: ImageSource; timeoutMs?: number } = {}): Promise<ImagesStatus> {
+  const source = options.source ?? (await getContainerRuntimeClient()).image;
+  for (const image of images) {
+    const name = ImageName.fromString(image);
+    if (await source.exists(name)) continue;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        source.pull(name),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no pull within ${(options.timeoutMs ?? 300_000) / 1000} s`)), options.timeoutMs ?? 300_000);
+        }),
+      ]);
+    } catch (err) {
+      const detail = (err instanceof Error ? err.message : String(err)).trim().split('\n')[0] ?? '';
+      return { available: false, reason: `image ${image} is not in the engine and cannot be pulled`, detail };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return { available: true };
 }
 
 /** A running K3s server in a container, with an admin kubeconfig that reaches it on a mapped loopback port. */

@@ -3,12 +3,20 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../cases/http.js';
 import { ClusterClient, PAUSE_IMAGE } from '../control-plane/index.js';
-import { detectTestcontainersRuntime, startK3s, type K3sCluster } from './k3s-target.js';
+import { detectTestcontainersRuntime, ensureImages, k3sImages, startK3s, type K3sCluster } from './k3s-target.js';
 
-// The verifier against K3s, a real cluster with a kubelet, when a container runtime is here. Without one this file
-// skips with the reason; the local control plane (e2e/src/control-plane, e2e/src/local) runs the same checks.
+// The verifier against K3s, a real cluster with a kubelet, when a container runtime is here and the K3s image is in
+// it or can be pulled. Otherwise this file skips with the reason (an engine without registry access is a missing
+// prerequisite, not a failure); the local control plane (e2e/src/control-plane, e2e/src/local) and the kind suite
+// (`pnpm e2e`) run the same checks.
 const runtime = await detectTestcontainersRuntime();
-if (!runtime.available) console.log(`[k3s] skipped: ${runtime.reason} (${runtime.detail}); the local control plane runs these checks instead`);
+const images = runtime.available ? await ensureImages(k3sImages()) : undefined;
+const skipReason = !runtime.available
+  ? `${runtime.reason} (${runtime.detail})`
+  : images && !images.available
+    ? `${images.reason} (${images.detail})`
+    : undefined;
+if (skipReason) console.log(`[k3s] skipped: ${skipReason}; the local control plane runs these checks instead`);
 
 const NS = 'k3s-e2e';
 
@@ -20,7 +28,32 @@ it('finds out quickly whether a container runtime is here, and names the reason 
   expect(status.available).toBe(runtime.available);
 });
 
-describe.skipIf(!runtime.available)(runtime.available ? 'verifier on K3s' : `verifier on K3s (skipped: ${runtime.reason})`, () => {
+it('an engine that cannot pull the K3s image is a reason to skip, named with the image and the engine\'s error', async () => {
+  const pulled: string[] = [];
+  const status = await ensureImages(['rancher/k3s:v1.31.2-k3s1', 'testcontainers/ryuk:0.14.0'], {
+    source: {
+      exists: async (image) => image.string.includes('ryuk'),
+      pull: async (image) => {
+        pulled.push(image.string);
+        throw new Error('(HTTP code 500) server error - Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host\nmore');
+      },
+    },
+  });
+  expect(pulled).toEqual(['rancher/k3s:v1.31.2-k3s1']);
+  expect(status).toEqual({
+    available: false,
+    reason: 'image rancher/k3s:v1.31.2-k3s1 is not in the engine and cannot be pulled',
+    detail: '(HTTP code 500) server error - Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host',
+  });
+  expect(await ensureImages(['a:1'], { source: { exists: async () => true, pull: async () => { throw new Error('never called'); } } })).toEqual({ available: true });
+});
+
+it('needs K3s and, unless disabled, the Ryuk reaper image', () => {
+  expect(k3sImages({})).toEqual(['rancher/k3s:v1.31.2-k3s1', expect.stringMatching(/testcontainers\/ryuk:/)]);
+  expect(k3sImages({ K3S_IMAGE: 'my/k3s:1', TESTCONTAINERS_RYUK_DISABLED: 'true' })).toEqual(['my/k3s:1']);
+});
+
+describe.skipIf(skipReason !== undefined)(skipReason ? `verifier on K3s (skipped: ${skipReason})` : 'verifier on K3s', () => {
   let k3s: K3sCluster;
   let client: ClusterClient;
   let pod: { name: string; uid: string };
