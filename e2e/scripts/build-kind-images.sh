@@ -58,7 +58,7 @@ step_rootfs() {
 
 
 go_module_dir() { ksa_need_go; (cd /tmp && GOFLAGS=-mod=mod go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'); }
-bins_key() { ls -lL --time-style=+%s "$@" | awk '{print $5, $6, $NF}'; }
+bins_key() { ls -lL --time-style=+%s "$@" 2>/dev/null | awk '{print $5, $6, $NF}'; }
 need_bin() { local f; for f in "$@"; do [ -x "$f" ] || ksa_die "$f is missing: run e2e/scripts/build-kind-binaries.sh first"; done; }
 
 CONTAINERD_BINS=("$BIN/containerd-$CONTAINERD_VERSION/containerd" "$BIN/containerd-$CONTAINERD_VERSION/containerd-shim-runc-v2" "$BIN/containerd-$CONTAINERD_VERSION/ctr" "$BIN/crictl-$CRICTL_VERSION/crictl")
