@@ -168,7 +168,7 @@ containerd >/tmp/containerd.log 2>&1 &
 cpid=$!
 for i in $(seq 1 60); do ctr version >/dev/null 2>&1 && break; sleep 0.5; done
 ctr -n k8s.io images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests /kind/images/components.tar >/dev/null
-ctr -n k8s.io images ls -q | grep -v '^sha256:' | sort
+ctr -n k8s.io images ls -q | grep -v '^sha256:' | sort >&2
 kill "$cpid"; wait "$cpid" || true
 rm -rf /kind/images /tmp/containerd.log /run/containerd
 INNER

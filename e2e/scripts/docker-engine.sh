@@ -42,39 +42,7 @@ install_packages() {
 
 write_wrapper() {
   mkdir -p "$(dirname "$WRAPPER")"
-  cat >"$WRAPPER.tmp" <<'WRAP'
-#!/bin/bash
-# Installed by kube-service-auth e2e/scripts/docker-engine.sh. Removes from the OCI spec every capability outside
-# this machine's capability bounding set (which no process here can hold, so runc would fail to apply it), then runs
-# the real runc. Nothing else in the spec changes.
-set -euo pipefail
-allowed=$(capsh --decode="$(awk '/^CapBnd/ {print $2}' /proc/self/status)" | sed 's/^[^=]*=//' | tr 'a-z' 'A-Z' | jq -Rc 'split(",")')
-filter='def keep: if type == "array" then map(select(. as $c | $allowed | index($c))) else . end;'
-cmd="" bundle="" process="" prev=""
-for a in "$@"; do
-  case $prev in
-    --bundle|-b) bundle=$a ;;
-    --process|-p) process=$a ;;
-  esac
-  case $a in
-    --bundle=*) bundle=${a#--bundle=} ;;
-    --process=*) process=${a#--process=} ;;
-    create|run|exec) [ -z "$cmd" ] && case $prev in --root|--log|--log-format|--criu) ;; *) cmd=$a ;; esac ;;
-  esac
-  prev=$a
-done
-rewrite() { # FILE JQ-PATH
-  local f=$1 tmp
-  tmp=$(mktemp "$f.XXXXXX")
-  jq --argjson allowed "$allowed" "$filter $2 |= (if . == null then . else with_entries(.value |= keep) end)" "$f" >"$tmp"
-  mv "$tmp" "$f"
-}
-case $cmd in
-  create|run) rewrite "${bundle:-.}/config.json" .process.capabilities ;;
-  exec) [ -n "$process" ] && rewrite "$process" .capabilities ;;
-esac
-exec /usr/sbin/runc "$@"
-WRAP
+  cp "$here/runc-caps-wrapper.sh" "$WRAPPER.tmp"
   chmod 755 "$WRAPPER.tmp" && mv "$WRAPPER.tmp" "$WRAPPER"
 }
 
@@ -96,6 +64,8 @@ main() {
 
   if engine_answers; then
     ksa_log "a Docker engine answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null)): leaving it running"
+    # A wrapper installed by an older checkout is brought up to date (same path, so dockerd needs no reload).
+    if [ -f "$WRAPPER" ] && [ -w "$WRAPPER" ] && ! cmp -s "$here/runc-caps-wrapper.sh" "$WRAPPER"; then write_wrapper && ksa_log "updated $WRAPPER"; fi
     if [ "$missing" != 0 ] && [ "$(docker info --format '{{.DefaultRuntime}}' 2>/dev/null)" != "$RUNTIME" ]; then
       [ "$(id -u)" = 0 ] || ksa_missing "the running engine would fail privileged containers (kind nodes); run as root once, or add a runtime that drops capabilities 0x$missing"
       local pid
