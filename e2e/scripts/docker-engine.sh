@@ -87,7 +87,8 @@ main() {
   command -v dockerd >/dev/null || ksa_die "dockerd not found after installing docker.io"
   if [ "$missing" != 0 ]; then write_wrapper && register_wrapper && ksa_log "runc wrapper registered as default runtime in $DAEMON_JSON"; fi
   ksa_log "starting dockerd (log: /var/log/kube-service-auth-dockerd.log)"
-  setsid nohup dockerd >/var/log/kube-service-auth-dockerd.log 2>&1 </dev/null &
+  # fd 8 is this step's lock (ksa_step): dockerd must not inherit it, or it would hold the lock for its whole life.
+  setsid nohup dockerd >/var/log/kube-service-auth-dockerd.log 2>&1 </dev/null 8>&- &
   local i
   for i in $(seq 1 60); do engine_answers && break; sleep 1; done
   engine_answers || ksa_die "dockerd did not answer within 60 s; see /var/log/kube-service-auth-dockerd.log"

@@ -15,7 +15,8 @@ ksa_fmt_secs() { local s=$1; if [ "$s" -ge 60 ]; then printf '%dm%02ds' $((s / 6
 
 # ksa_step NAME FUNCTION [ARGS...]: runs FUNCTION under the lock file locks/NAME.lock and prints how long it took.
 # Two runs of the same step (two terminals, CI next to a developer) serialise on the lock; the second one then finds
-# the artefact cached, because every step checks its own output first and writes it under a temporary name before
+# the artefact cached, because every step checks its own output first (a step that starts a daemon must close fd 8
+# for it, or the daemon holds the lock for its whole life) and writes it under a temporary name before
 # renaming it, so an interrupted run leaves nothing half-written behind (resumable).
 ksa_step() {
   local name=$1; shift
