@@ -93,7 +93,7 @@ step_base() {
 
 KUBE_IMAGE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
 components_tar() {
-  echo "$KSA_CACHE/images/components-$K8S_VERSION-$(key "$RECIPES/component.Dockerfile" "$(rootfs_image minbase-net "$NET_PKGS")" "$(bins_key "${KUBE_IMAGE_BINS[@]/#/$KUBE_BIN/}" "$KUBE_BIN/etcd" "$KUBE_BIN/kubeadm" "$BIN/coredns-$COREDNS_VERSION/coredns" "$BIN/pause-$K8S_VERSION/pause")").tar"
+  echo "$KSA_CACHE/images/components-$K8S_VERSION-$(key "$RECIPES/component.Dockerfile" "$(declare -f step_components)" "$(rootfs_image minbase-net "$NET_PKGS")" "$(bins_key "${KUBE_IMAGE_BINS[@]/#/$KUBE_BIN/}" "$KUBE_BIN/etcd" "$KUBE_BIN/kubeadm" "$BIN/coredns-$COREDNS_VERSION/coredns" "$BIN/pause-$K8S_VERSION/pause")").tar"
 }
 
 # The images kubeadm $K8S_VERSION pulls, with etcd at the version actually built (the kind config of the offline run
@@ -114,16 +114,18 @@ step_components() {
   while read -r ref; do
     [ -n "$ref" ] || continue
     name=${ref##*/}; name=${name%%:*}
-    base=scratch dest=/usr/local/bin bin=$name
+    base=scratch dest=/usr/local/bin bin=$name entrypoint=""
     case $name in
       kube-proxy) base=$net ;;
       etcd) ;;
-      coredns | pause) dest=/ ;;
+      # Run by their image's entrypoint (the pod sandbox; kubeadm's coredns Deployment passes only args), as upstream.
+      coredns | pause) dest=/ entrypoint="[\"/$name\"]" ;;
       kube-apiserver | kube-controller-manager | kube-scheduler) ;;
       *) ksa_die "kubeadm asks for $ref, which this script does not know how to build" ;;
     esac
     ksa_log "image $ref"
-    docker build -q --build-arg BASE="$base" --build-arg BINARY="$bin" --build-arg DEST="$dest" -f "$RECIPES/component.Dockerfile" -t "$ref" "$ctx" >/dev/null
+    { cat "$RECIPES/component.Dockerfile"; [ -z "$entrypoint" ] || echo "ENTRYPOINT $entrypoint"; } >"$ctx/Dockerfile.$name"
+    docker build -q --build-arg BASE="$base" --build-arg BINARY="$bin" --build-arg DEST="$dest" -f "$ctx/Dockerfile.$name" -t "$ref" "$ctx" >/dev/null
     images+=("$ref")
   done < <(component_images)
   [ ${#images[@]} -ge 6 ] || ksa_die "kubeadm listed only ${#images[@]} images"
@@ -131,6 +133,8 @@ step_components() {
   mkdir -p "$(dirname "$tar")"
   ksa_log "saving ${#images[@]} images to $tar"
   docker save -o "$tar.tmp" "${images[@]}" && mv "$tar.tmp" "$tar"
+  # Earlier builds of the same Kubernetes version are superseded.
+  find "$(dirname "$tar")" -maxdepth 1 -name "components-$K8S_VERSION-*.tar" ! -name "$(basename "$tar")" -delete
   rm -rf "$ctx"
 }
 
@@ -174,6 +178,8 @@ rm -rf /kind/images /tmp/containerd.log /run/containerd
 INNER
   docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' --change 'CMD []' "$c" "$image" >/dev/null
   docker tag "$image" "kube-service-auth/kind-node:$K8S_VERSION"
+  # Superseded node images of the same Kubernetes version (a cluster still running one keeps its layers).
+  docker images --format '{{.Repository}}:{{.Tag}}' "kube-service-auth/kind-node" | grep -E ":$K8S_VERSION-" | grep -vx "$image" | xargs -r docker rmi >/dev/null 2>&1 || true
   ksa_log "node image $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.2f GB", $1/1e9}'))"
 }
 
