@@ -58,7 +58,7 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `the kubelet on kind (ski
     target?.stop();
   });
 
-  it('projects the token the way the kubelet promises: atomic-writer layout, owned by the pod user, mode 0640, bound to pod and node', async () => {
+  it('projects the token the way the kubelet promises: atomic-writer layout, owned by the pod user and fsGroup, mode 0640, bound to pod and node', async () => {
     const { pod, token } = await readApiToken();
     // stat of the directory entries: name|type|octal mode|uid|gid|name -> target.
     const listing = (await exec('api', pod, 'api', ['sh', '-c', `cd ${TOKEN_DIR} && ls -A && stat -c '%n|%F|%a|%u|%g|%N' ..data api-token ..data/api-token`]))
@@ -72,10 +72,12 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `the kubelet on kind (ski
     expect(names[0]).toMatch(/^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d+$/);
     expect(names.slice(1)).toEqual(['..data', 'api-token']);
     expect(stats[0]).toMatch(new RegExp(`^\\.\\.data\\|symbolic link\\|777\\|0\\|1000\\|'\\.\\.data' -> '${names[0]?.replace(/\./g, '\\.')}'$`));
-    expect(stats[1]).toBe("api-token|symbolic link|777|0|1000|'api-token' -> '..data/api-token'");
+    // The atomic writer lchowns each projected file and its visible symlink to the pod's user (FsUser); `..data` stays
+    // root's. The group of everything is the pod's fsGroup.
+    expect(stats[1]).toBe("api-token|symbolic link|777|1000|1000|'api-token' -> '..data/api-token'");
     // pkg/volume/projected: a token gets mode 0600 when the pod sets fsGroup or one runAsUser (owner: that user); the
     // fsGroup ownership change then adds group read (0440 on a read-only volume). So only uid 1000 and gid 1000 read it.
-    expect(stats[2]).toBe('..data/api-token|regular file|640|1000|1000');
+    expect(stats[2]).toBe("..data/api-token|regular file|640|1000|1000|'..data/api-token'");
 
     const apiPod = await target.core.readNamespacedPod({ namespace: 'api', name: pod });
     const claims = claimsOf(token);
