@@ -1,14 +1,17 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CheckedToken } from './checked-token.js';
-import type { KubeAuthError, ReasonCode } from './errors.js';
-import type { ServiceAccountIdentity } from './identity.js';
+import { httpAnswer } from './answers.js';
+import { decisionEvent, type AuthDecisionEvent } from './authenticate.js';
+import type { KubeAuthError } from './errors.js';
 import type { Policy } from './policy.js';
 import type { AccessAttributes, SubjectAccessReviewer } from './subject-access-review.js';
 import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
+import { rawHeaderValues } from './raw-headers.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 import type { Verifier } from './verifier.js';
 
 export type { KubeAuthResult } from './request-authenticator.js';
+export type { AuthDecisionEvent } from './authenticate.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -18,19 +21,6 @@ declare global {
       kubeAuth?: KubeAuthResult;
     }
   }
-}
-
-/** One decision, as the middleware reports it to {@link KubeAuthMiddlewareOptions.onDecision}. Never holds a token. */
-export interface AuthDecisionEvent {
-  outcome: 'allowed' | 'rejected';
-  /** `identity_allowed`/`group_allowed` when allowed, else the reason code. */
-  reason: ReasonCode | 'identity_allowed' | 'group_allowed';
-  identity?: ServiceAccountIdentity;
-  /** sha256 of the token (base64url): correlates requests without revealing the credential. */
-  tokenHash?: string;
-  method: string;
-  path: string;
-  durationMs: number;
 }
 
 /** Options of {@link kubeAuth}. */
@@ -89,14 +79,11 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
   const finish = (req: Request, res: Response, next: NextFunction, outcome: AuthOutcome, token: CheckedToken | undefined, started: number) => {
     if (outcome.allowed) {
       req.kubeAuth = outcome.result;
-      if (onDecision) {
-        const { identity, decision } = outcome.result;
-        onDecision(event(req, 'allowed', decision.reason, identity, token, started));
-      }
+      if (onDecision) onDecision(decisionEvent(outcome, req.method, req.path, token, started));
       next();
       return;
     }
-    if (onDecision) onDecision(event(req, 'rejected', outcome.error.code, outcome.identity, token, started));
+    if (onDecision) onDecision(decisionEvent(outcome, req.method, req.path, token, started));
     respond(req, res, outcome.error);
   };
 
@@ -119,66 +106,16 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
   };
 }
 
-function event(
-  req: Request,
-  outcome: AuthDecisionEvent['outcome'],
-  reason: AuthDecisionEvent['reason'],
-  identity: ServiceAccountIdentity | undefined,
-  token: CheckedToken | undefined,
-  started: number,
-): AuthDecisionEvent {
-  const built: AuthDecisionEvent = { outcome, reason, method: req.method, path: req.path, durationMs: performance.now() - started };
-  if (identity) built.identity = identity;
-  // The hash is the one the caches computed (a CheckedToken hashes at most once).
-  if (token) built.tokenHash = token.hash;
-  return built;
-}
-
-/**
- * Every value of the header. A request with two credentials must be refused rather than judged on one of them, and
- * Node's `req.headers` keeps only the first Authorization. `req.headersDistinct` would tell, but it builds arrays for
- * every header of every request; the raw headers are scanned for this one instead.
- */
+/** Every value of the header: two credentials are refused rather than judged on one of them (see rawHeaderValues). */
 function headerValue(req: Request, name: string): string | string[] | undefined {
   const raw = req.rawHeaders as string[] | undefined;
   if (!Array.isArray(raw)) return req.headersDistinct?.[name] ?? (req.headers[name] as string | string[] | undefined);
-  let found: string | string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = raw[i] as string;
-    if (key.length !== name.length || key.toLowerCase() !== name) continue;
-    const value = raw[i + 1] as string;
-    if (found === undefined) found = value;
-    else if (typeof found === 'string') found = [found, value];
-    else found.push(value);
-  }
-  return found;
+  return rawHeaderValues(raw, name);
 }
 
 /** The RFC 6750 answer for a rejection. The body names the reason; it never echoes the token. */
 export function rfc6750(res: Response, error: KubeAuthError, realm: string, scheme: TokenScheme = 'bearer'): void {
-  const challenge = (attributes: string) => {
-    if (scheme === 'bearer') res.setHeader('WWW-Authenticate', `Bearer realm="${realm}"${attributes}`);
-  };
-  switch (error.kind) {
-    case 'unauthenticated':
-      // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
-      challenge('');
-      res.status(401).json({ error: 'unauthorized', reason: error.code });
-      return;
-    case 'invalid':
-      challenge(`, error="invalid_token", error_description="${error.code}"`);
-      res.status(401).json({ error: 'invalid_token', reason: error.code });
-      return;
-    case 'forbidden':
-      res.status(403).json({ error: 'forbidden', reason: error.code });
-      return;
-    case 'unavailable':
-      res.setHeader('Retry-After', '5');
-      res.status(503).json({ error: 'temporarily_unavailable', reason: error.code });
-      return;
-    case 'misconfigured':
-      // Permanent until an operator acts: no Retry-After, so clients do not hammer a service that cannot recover.
-      res.status(500).json({ error: 'server_error', reason: error.code });
-      return;
-  }
+  const answer = httpAnswer(error, { realm, scheme });
+  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  res.status(answer.status).json(answer.body);
 }

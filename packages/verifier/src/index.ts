@@ -8,6 +8,17 @@ export {
   type AuthOutcome,
   type KubeAuthResult,
 } from './request-authenticator.js';
+export {
+  createAuthenticate,
+  rejection,
+  type AuthenticateOptions,
+  type PlainRequest,
+  type Authentication,
+  type Acceptance,
+  type Rejection,
+  type AuthDecisionEvent,
+} from './authenticate.js';
+export { httpAnswer, grpcAnswer, GRPC_STATUS, type HttpAnswer, type HttpAnswerOptions, type GrpcAnswer } from './answers.js';
 export { extractToken, assertCompactJws, DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 export { DEFAULT_ALGORITHMS } from './algorithms.js';
 export type { VerifierEvent, EventListener } from './events.js';
@@ -48,7 +59,7 @@ export {
   type ServiceAccountVerifierOptions,
 } from './verifier.js';
 export { Policy, type PolicyOptions, type PolicyDecision } from './policy.js';
-export { kubeAuth, rfc6750, type KubeAuthMiddlewareOptions, type AuthDecisionEvent } from './express.js';
+export { kubeAuth, rfc6750, type KubeAuthMiddlewareOptions } from './express.js';
 export {
   FileTokenSource,
   StaticTokenSource,
