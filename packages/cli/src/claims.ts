@@ -1,0 +1,55 @@
+/** A token's header and payload, decoded without any verification (for explanations only, never for decisions). */
+export interface UnverifiedToken {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+}
+
+/** Decodes a compact JWS without verifying it; undefined when it is not one. */
+export function decodeUnverified(token: string): UnverifiedToken | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const [header, payload] = parts.slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as unknown);
+    if (!isObject(header) || !isObject(payload)) return undefined;
+    return { header, payload };
+  } catch {
+    return undefined;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `aud` as a list (a string or an array of strings). */
+export function audiences(payload: Record<string, unknown>): string[] {
+  const aud = payload.aud;
+  if (typeof aud === 'string') return [aud];
+  return Array.isArray(aud) ? aud.map(String) : [];
+}
+
+/** A NumericDate claim as ms, or undefined. */
+export function time(payload: Record<string, unknown>, claim: 'exp' | 'iat' | 'nbf'): number | undefined {
+  const value = payload[claim];
+  return typeof value === 'number' && Number.isFinite(value) ? value * 1000 : undefined;
+}
+
+/** "in 9 min", "3 h ago": how far `at` is from `now`. */
+export function relative(at: number, now: number): string {
+  const seconds = Math.round((at - now) / 1000);
+  const abs = Math.abs(seconds);
+  const span = abs < 120 ? `${abs} s` : abs < 7200 ? `${Math.round(abs / 60)} min` : abs < 172_800 ? `${Math.round(abs / 3600)} h` : `${Math.round(abs / 86_400)} d`;
+  return seconds >= 0 ? `in ${span}` : `${span} ago`;
+}
+
+/** The `kubernetes.io` bindings: namespace, ServiceAccount, pod, node, secret. */
+export function bindings(payload: Record<string, unknown>): Record<string, { name?: unknown; uid?: unknown } | string | undefined> {
+  const k8s = payload['kubernetes.io'];
+  if (!isObject(k8s)) return {};
+  const ref = (v: unknown) => (isObject(v) ? { name: v.name, uid: v.uid } : undefined);
+  return {
+    namespace: typeof k8s.namespace === 'string' ? k8s.namespace : undefined,
+    serviceaccount: ref(k8s.serviceaccount),
+    pod: ref(k8s.pod),
+    node: ref(k8s.node),
+    secret: ref(k8s.secret),
+  };
+}
