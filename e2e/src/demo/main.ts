@@ -3,7 +3,9 @@
  * kube-apiserver, deploys both demo services as local processes, then plays each scene. No token is ever printed:
  * tokens appear as their claims or as a short hash.
  */
+import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { tokenHash } from '@kube-service-auth/verifier';
 import { call, eventually } from '../cases/http.js';
@@ -18,7 +20,7 @@ const red = paint(31);
 const dim = paint(2);
 
 let step = 0;
-const STEPS = 7;
+const STEPS = 8;
 const heading = (title: string) => console.log(`\n${bold(`[${++step}/${STEPS}] ${title}`)}`);
 const note = (text: string) => console.log(`      ${dim(text)}`);
 
@@ -46,6 +48,19 @@ function describeToken(token: string): string {
 }
 
 let failures = 0;
+
+const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
+
+/** Runs the CLI as an operator would, the token on standard input (so it is never on a command line or printed). */
+function explainWithCli(kubeconfig: string, token: string): Promise<{ code: number; stdout: string }> {
+  const args = [CLI, 'verify', '--kubeconfig', kubeconfig, '--audience', 'data-store', '--allow', 'api:api'];
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, args, { env: { PATH: process.env.PATH ?? '' } }, (err, stdout) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout }),
+    );
+    child.stdin?.end(token);
+  });
+}
 
 async function main(): Promise<void> {
   console.log(bold('kube-service-auth demo: authentication between microservices with Kubernetes identities'));
@@ -96,6 +111,13 @@ async function main(): Promise<void> {
     await show('valid token of ServiceAccount api/intruder', d.storeUrls.local, intruder, 403);
     const billing = await d.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['billing'], boundPod: d.apiPod.name });
     await show('token of api/api for audience "billing"', d.storeUrls.local, billing, 403);
+
+    heading('An operator asks why: kube-service-auth verify (the CLI) on the replayed default token');
+    const cli = await explainWithCli(controlPlane.kubeconfigPath, defaultToken);
+    console.log(`  ${cli.code === 4 ? green('✔') : red('✘')} $ kube-service-auth verify --kubeconfig admin.kubeconfig --audience data-store --allow api:api < token`);
+    for (const line of cli.stdout.trimEnd().split('\n')) console.log(`      ${line}`);
+    note(`exit code ${cli.code} (4: invalid token)`);
+    if (cli.code !== 4) failures++;
 
     heading('Revocation: the API pod is deleted while its token is still valid');
     const before = d.apiPod.name;
