@@ -1,6 +1,7 @@
 import { createPublicKey, verify, webcrypto, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { kubeAuth, LocalVerifier, Policy, ServiceAccountVerifier, type FetchLike } from '@kube-service-auth/verifier';
+import { LocalVerifier, Policy, ServiceAccountVerifier, type FetchLike } from '@kube-service-auth/verifier';
+import { kubeAuth } from '@kube-service-auth/verifier/express';
 import type { NextFunction, Request, Response } from 'express';
 import { importJWK, jwtVerify, type JWK } from 'jose';
 import { AUDIENCE } from './protocol.js';

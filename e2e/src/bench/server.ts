@@ -9,7 +9,6 @@ import {
   createKubeFetch,
   identityFromClaims,
   identityToUserInfo,
-  kubeAuth,
   LocalVerifier,
   Policy,
   ServiceAccountVerifier,
@@ -17,6 +16,7 @@ import {
   TokenReviewVerifier,
   type TokenReviewClient,
 } from '@kube-service-auth/verifier';
+import { kubeAuth } from '@kube-service-auth/verifier/express';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { auth as oauth2Auth } from 'express-oauth2-jwt-bearer';
 import { AUDIENCE, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats } from './protocol.js';

@@ -5,7 +5,7 @@ import { checkAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js';
 import { BoundObjectWatch } from './bound-object-watch.js';
 import type { Clock } from './clock.js';
 import type { EventListener } from './events.js';
-import { kubeAuth, type KubeAuthMiddlewareOptions } from './express.js';
+import { kubeAuth } from './express.js';
 import { createKubeFetch, type FetchLike } from './http.js';
 import type { MetadataClient } from './metadata-client.js';
 import { LocalVerifier, type IssuerConfig } from './local-verifier.js';
@@ -278,7 +278,11 @@ export interface KubeAuthDependencies {
   onEvent?: EventListener;
 }
 
-/** A configured verifier, policy and a factory of express middleware. */
+/**
+ * A configured verifier and policy. With `@kube-service-auth/verifier/express` imported, it also has
+ * `middleware(options?)`: the express middleware for one route (declared there, so that the root entry carries no
+ * express types).
+ */
 export interface KubeAuth {
   config: KubeAuthConfig;
   verifier: ServiceAccountVerifier;
@@ -294,8 +298,6 @@ export interface KubeAuth {
   ready(): Promise<void>;
   /** Stops the revocation watch, if any. */
   close(): void;
-  /** The middleware for one route; options override the configured ones (e.g. `revocationSensitive: true`). */
-  middleware(options?: Partial<KubeAuthMiddlewareOptions>): ReturnType<typeof kubeAuth>;
 }
 
 /** Builds everything a service needs from a validated configuration. */

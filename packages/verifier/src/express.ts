@@ -10,6 +10,8 @@ import { rawHeaderValues } from './raw-headers.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 import type { Verifier } from './verifier.js';
 
+import './express-kube-auth.js';
+
 export type { KubeAuthResult } from './request-authenticator.js';
 export type { AuthDecisionEvent } from './authenticate.js';
 

@@ -59,7 +59,6 @@ export {
   type ServiceAccountVerifierOptions,
 } from './verifier.js';
 export { Policy, type PolicyOptions, type PolicyDecision } from './policy.js';
-export { kubeAuth, rfc6750, type KubeAuthMiddlewareOptions } from './express.js';
 export {
   FileTokenSource,
   StaticTokenSource,
