@@ -94,6 +94,18 @@ async function main(): Promise<void> {
     const http = await httpSection(configs, settings, log);
     const oauth2JwksFetches = oauth2Keys.requests;
 
+    log('1b. fastify plugin and gRPC interceptor');
+    const adapters = await httpSection(
+      [
+        { id: 'fastify-none', label: 'fastify, no auth', kind: 'baseline', auth: { kind: 'none' }, tokens: one, transport: 'fastify' },
+        { id: 'fastify-local', label: 'fastify plugin, local mode', kind: 'ours', auth: local(10), tokens: one, transport: 'fastify' },
+        { id: 'grpc-none', label: 'gRPC unary, no interceptor', kind: 'baseline', auth: { kind: 'none' }, tokens: one, transport: 'grpc' },
+        { id: 'grpc-local', label: 'gRPC unary, kubeAuthInterceptor, local mode', kind: 'ours', auth: local(10), tokens: one, transport: 'grpc' },
+      ],
+      settings,
+      log,
+    );
+
     log(`3. API-server load at ${settings.loadRate} req/s`);
     const apiLoad = await apiLoadSection(fixture, settings, log);
     log('3b. random-kid flood');
@@ -125,6 +137,7 @@ async function main(): Promise<void> {
       },
       settings,
       http,
+      adapters,
       oauth2JwksFetches,
       raw,
       apiLoad,

@@ -67,7 +67,10 @@ export interface ServerStats {
   uptimeMs: number;
 }
 
-export type ParentMessage = { type: 'start'; auth: AuthConfig } | { type: 'stats'; id: number; gc: boolean };
+/** What serves the route: express (the default), fastify, or a unary gRPC method. */
+export type Transport = 'express' | 'fastify' | 'grpc';
+
+export type ParentMessage = { type: 'start'; auth: AuthConfig; transport?: Transport } | { type: 'stats'; id: number; gc: boolean };
 
 export type ChildMessage =
   | { type: 'listening'; port: number }

@@ -21,6 +21,8 @@ export interface BenchResults {
   machine: Machine;
   settings: BenchSettings;
   http: HttpRow[];
+  /** fastify and gRPC: each unprotected (`kind: 'baseline'`) and with our adapter, cache on, one caller. */
+  adapters?: HttpRow[];
   oauth2JwksFetches: number;
   raw: RawResult[];
   apiLoad: ApiLoadRow[];
@@ -111,6 +113,7 @@ export function targets(results: BenchResults): Target[] {
           },
         ]
       : []),
+    ...adapterTargets(results.adapters ?? []),
     {
       target: 'TokenReview mode: forged tokens cause no TokenReview (offline pre-check), none accepted',
       figure: results.forged.runs.map((r) => `${r.label}: ${r.tokenReviews} TokenReviews, ${r.accepted} accepted`).join('; '),
@@ -279,6 +282,7 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     '',
   );
   out.push(overheadNotes(results), '');
+  if (results.adapters?.length) out.push(...adapterSection(results.adapters));
   if (svgName) out.push(`![requests per second per configuration](${svgName})`, '');
   out.push(
     'Configurations:',
@@ -565,4 +569,53 @@ function resilienceMarkdown(results: BenchResults): string[] {
     );
   }
   return out;
+/** Pairs of an adapter's unprotected run and its protected one, by transport. */
+function adapterPairs(rows: HttpRow[]): Array<{ transport: string; base: HttpRow; ours: HttpRow }> {
+  const pairs: Array<{ transport: string; base: HttpRow; ours: HttpRow }> = [];
+  for (const transport of ['fastify', 'grpc'] as const) {
+    const base = rows.find((r) => r.transport === transport && r.kind === 'baseline');
+    const ours = rows.find((r) => r.transport === transport && r.kind === 'ours');
+    if (base && ours) pairs.push({ transport, base, ours });
+  }
+  return pairs;
+}
+
+function adapterTargets(rows: HttpRow[]): Target[] {
+  return adapterPairs(rows).map(({ transport, base, ours }) => {
+    const loss = 1 - ours.load.rps / base.load.rps;
+    const cpuLoss = 1 - base.cpuMicrosPerRequest / ours.cpuMicrosPerRequest;
+    return {
+      target: `${transport === 'grpc' ? 'gRPC interceptor (unary call)' : 'fastify plugin'}, local mode, cache on: overhead ≤ 15% on a repeat caller (req/s and server CPU per request)`,
+      figure: `${fmt(ours.load.rps, 0)} vs ${fmt(base.load.rps, 0)} /s: ${pct(loss)} loss; CPU ${fmt(ours.cpuMicrosPerRequest, 1)} vs ${fmt(base.cpuMicrosPerRequest, 1)} µs: ${pct(cpuLoss)} loss`,
+      met: loss <= 0.15 && cpuLoss <= 0.15,
+    };
+  });
+}
+
+function adapterSection(rows: HttpRow[]): string[] {
+  return [
+    '### fastify and gRPC',
+    '',
+    'The same repeat caller (one token, local mode, cache on) through the fastify plugin on fastify 5, and through the gRPC',
+    'server interceptor on a unary grpc-js call (plaintext, one channel, the same number of calls in flight as HTTP',
+    'connections), each against the same server without authentication.',
+    '',
+    table(
+      ['configuration', '/s', 'passes', 'p50 ms', 'p99 ms', 'vs unprotected', 'server CPU µs/call', 'failed calls'],
+      adapterPairs(rows).flatMap(({ base, ours }) =>
+        [base, ours].map((r) => [
+          r.label,
+          fmt(r.load.rps, 0),
+          r.passes.map((v) => fmt(v, 0)).join(', '),
+          fmt(r.load.latency.p50, 2),
+          fmt(r.load.latency.p99, 2),
+          r === base ? '—' : signed(-(1 - r.load.rps / base.load.rps) * 100, 1) + '%',
+          fmt(r.cpuMicrosPerRequest, 1),
+          r.load.responses - r.load.ok + r.load.errors,
+        ]),
+      ),
+      ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:'],
+    ),
+    '',
+  ];
 }

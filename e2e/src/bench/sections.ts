@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Fixture } from './fixture.js';
+import { primeGrpc, runGrpcLoad } from './grpc-load.js';
 import { combine, runLoad, type LoadResult } from './load.js';
-import type { AuthConfig, ServerStats } from './protocol.js';
+import type { AuthConfig, ServerStats, Transport } from './protocol.js';
 import { ServerProcess } from './server-process.js';
 import type { BenchSettings } from './settings.js';
 import { claimsOf, generateBenchKey, KeyServer, serviceAccountClaims, signJwt } from './tokens.js';
@@ -19,8 +20,8 @@ async function prime(url: string, tokens: readonly string[], expected: number, r
   }
 }
 
-async function withServer<T>(auth: AuthConfig, work: (server: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await ServerProcess.start(auth);
+export async function withServer<T>(auth: AuthConfig, work: (server: ServerProcess) => Promise<T>, transport: Transport = 'express'): Promise<T> {
+  const server = await ServerProcess.start(auth, undefined, undefined, transport);
   try {
     return await work(server);
   } finally {
@@ -37,6 +38,8 @@ export interface HttpConfig {
   kind: 'baseline' | 'control' | 'ours' | 'peer';
   auth: AuthConfig;
   tokens: readonly string[];
+  /** Default express. */
+  transport?: Transport;
 }
 
 export interface HttpRow extends HttpConfig {
@@ -67,12 +70,17 @@ export async function httpSection(configs: HttpConfig[], settings: BenchSettings
     for (const config of pass % 2 === 0 ? configs : [...configs].reverse()) {
       const entry = runs.get(config.id) as Runs;
       await withServer(config.auth, async (server) => {
-        await prime(server.url, config.tokens, 200);
-        if (settings.warmupSeconds > 0) {
-          await runLoad({ url: server.url, tokens: config.tokens, connections: settings.connections, durationSeconds: settings.warmupSeconds });
-        }
+        const grpc = config.transport === 'grpc';
+        const address = `127.0.0.1:${server.port}`;
+        const load_ = (durationSeconds: number) =>
+          grpc
+            ? runGrpcLoad({ address, tokens: config.tokens, connections: settings.connections, durationSeconds })
+            : runLoad({ url: server.url, tokens: config.tokens, connections: settings.connections, durationSeconds });
+        if (grpc) await primeGrpc(address, config.tokens);
+        else await prime(server.url, config.tokens, 200);
+        if (settings.warmupSeconds > 0) await load_(settings.warmupSeconds);
         const before = await server.stats();
-        const load = await runLoad({ url: server.url, tokens: config.tokens, connections: settings.connections, durationSeconds: seconds });
+        const load = await load_(seconds);
         const after = await server.stats();
         entry.loads.push(load);
         entry.tokenReviews += after.tokenReviews - before.tokenReviews;
@@ -82,7 +90,7 @@ export async function httpSection(configs: HttpConfig[], settings: BenchSettings
           `    ${config.label.padEnd(42)} ${fmt(load.rps, 0).padStart(7)} req/s  p50 ${fmt(load.latency.p50, 2)} ms  p99 ${fmt(load.latency.p99, 2)} ms` +
             `  ${fmt((after.cpuMicros - before.cpuMicros) / load.responses, 1)} µs CPU/req  non-200 ${load.responses - load.ok}  errors ${load.errors}`,
         );
-      });
+      }, config.transport);
     }
   }
   return configs.map((config) => {

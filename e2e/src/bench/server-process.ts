@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { onProcessExit } from '../control-plane/processes.js';
-import type { AuthConfig, ChildMessage, ParentMessage, ServerStats } from './protocol.js';
+import type { AuthConfig, ChildMessage, ParentMessage, ServerStats, Transport } from './protocol.js';
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./server.js', import.meta.url));
 
@@ -11,6 +11,7 @@ const SERVER_SCRIPT = fileURLToPath(new URL('./server.js', import.meta.url));
  */
 export class ServerProcess {
   readonly url: string;
+  readonly port: number;
   #child: ChildProcess;
   #unregister: () => void;
   #nextId = 0;
@@ -19,6 +20,7 @@ export class ServerProcess {
   private constructor(child: ChildProcess, port: number, unregister: () => void) {
     this.#child = child;
     this.url = `http://127.0.0.1:${port}/data`;
+    this.port = port;
     this.#unregister = unregister;
     child.on('message', (message: ChildMessage) => {
       if (message.type !== 'stats') return;
@@ -28,7 +30,7 @@ export class ServerProcess {
   }
 
   /** `execArgv` adds Node options to the child, e.g. `--cpu-prof` (the profile is written when {@link stop} ends it). */
-  static async start(auth: AuthConfig, timeoutMs = 30_000, execArgv: readonly string[] = []): Promise<ServerProcess> {
+  static async start(auth: AuthConfig, timeoutMs = 30_000, execArgv: readonly string[] = [], transport: Transport = 'express'): Promise<ServerProcess> {
     const child = fork(SERVER_SCRIPT, [], { execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const unregister = onProcessExit(() => child.kill('SIGKILL'));
     try {
@@ -40,7 +42,7 @@ export class ServerProcess {
           if (message.type === 'failed') reject(new Error(`bench server (${auth.kind}) failed: ${message.message}`));
         });
         child.once('exit', (code, signal) => reject(new Error(`bench server (${auth.kind}) exited (${signal ?? code})`)));
-        child.send({ type: 'start', auth } satisfies ParentMessage);
+        child.send({ type: 'start', auth, transport } satisfies ParentMessage);
       }).finally(() => {
         clearTimeout(timer);
         child.removeAllListeners('message');

@@ -17,9 +17,13 @@ import {
   type TokenReviewClient,
 } from '@kube-service-auth/verifier';
 import { kubeAuth } from '@kube-service-auth/verifier/express';
+import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
+import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
+import Fastify from 'fastify';
+import { startEchoServer } from '../cases/grpc-echo.js';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { auth as oauth2Auth } from 'express-oauth2-jwt-bearer';
-import { AUDIENCE, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats } from './protocol.js';
+import { AUDIENCE, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats, type Transport } from './protocol.js';
 
 const send = (message: ChildMessage) => process.send?.(message);
 
@@ -56,15 +60,11 @@ const stubTokenReviewClient: TokenReviewClient = {
   },
 };
 
-async function authMiddleware(config: AuthConfig): Promise<RequestHandler | undefined> {
-  const policy = new Policy({ allow: ['system:serviceaccount:api:*'] });
+const policy = new Policy({ allow: ['system:serviceaccount:api:*'] });
+
+/** The verifier of a local or TokenReview configuration, for whichever adapter serves it. */
+async function verifierFor(config: Extract<AuthConfig, { kind: 'local' | 'tokenreview' }>): Promise<{ verifier: ServiceAccountVerifier; revocationSensitive: boolean }> {
   switch (config.kind) {
-    case 'none':
-      if (!config.emptyMiddleware) return undefined;
-      return async (_req, _res, next) => {
-        await Promise.resolve();
-        next();
-      };
     case 'local': {
       local = new LocalVerifier({
         issuers: [{ issuer: config.issuer, jwksUri: config.jwksUri }],
@@ -91,8 +91,7 @@ async function authMiddleware(config: AuthConfig): Promise<RequestHandler | unde
           cacheMaxEntries: config.cacheMaxEntries,
         });
       }
-      const verifier = new ServiceAccountVerifier({ mode: 'local', local, tokenReview });
-      return kubeAuth({ verifier, policy, revocationSensitive: config.stubRevocationCheck === true });
+      return { verifier: new ServiceAccountVerifier({ mode: 'local', local, tokenReview }), revocationSensitive: config.stubRevocationCheck === true };
     }
     case 'tokenreview': {
       tokenReview = new TokenReviewVerifier({
@@ -102,9 +101,22 @@ async function authMiddleware(config: AuthConfig): Promise<RequestHandler | unde
         cacheTtlSeconds: config.cacheTtlSeconds,
         cacheMaxEntries: config.cacheMaxEntries,
       });
-      const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview });
-      return kubeAuth({ verifier, policy });
+      return { verifier: new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview }), revocationSensitive: false };
     }
+  }
+}
+
+async function authMiddleware(config: AuthConfig): Promise<RequestHandler | undefined> {
+  switch (config.kind) {
+    case 'none':
+      if (!config.emptyMiddleware) return undefined;
+      return async (_req, _res, next) => {
+        await Promise.resolve();
+        next();
+      };
+    case 'local':
+    case 'tokenreview':
+      return kubeAuth({ policy, ...(await verifierFor(config)) });
     case 'oauth2':
       // It cannot send a bearer token to fetch the key set, so jwksUri is a loopback copy of the API server's JWKS.
       return oauth2Auth({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUri, tokenSigningAlg: 'RS256' });
@@ -138,8 +150,42 @@ function stats(gc: boolean): ServerStats {
   };
 }
 
-async function start(config: AuthConfig): Promise<Server> {
+/** The same route on fastify 5, with the fastify plugin in front (or nothing, for the unprotected baseline). */
+async function startFastify(config: AuthConfig): Promise<number> {
+  const app = Fastify({ keepAliveTimeout: 30_000 });
+  if (config.kind === 'local' || config.kind === 'tokenreview') await app.register(fastifyKubeAuth, { policy, ...(await verifierFor(config)) });
+  else if (config.kind !== 'none') throw new Error(`no fastify server for ${config.kind}`);
+  app.get('/data', (_request, reply) => {
+    void reply.type('text/plain').send(RESPONSE_BODY);
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** A unary gRPC service, with the server interceptor in front (or none). */
+async function startGrpc(config: AuthConfig): Promise<number> {
+  const interceptors =
+    config.kind === 'local' || config.kind === 'tokenreview'
+      ? [kubeAuthInterceptor({ policy, ...(await verifierFor(config)) })]
+      : config.kind === 'none'
+        ? []
+        : undefined;
+  if (!interceptors) throw new Error(`no gRPC server for ${config.kind}`);
+  const server = await startEchoServer(interceptors);
+  return Number(server.address.split(':')[1]);
+}
+
+async function startTransport(config: AuthConfig, transport: Transport): Promise<number> {
   if (config.kind === 'local' || config.kind === 'tokenreview') maxEntries = config.cacheMaxEntries;
+  if (transport === 'fastify') return startFastify(config);
+  if (transport === 'grpc') return startGrpc(config);
+  const server = await start(config);
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+async function start(config: AuthConfig): Promise<Server> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -166,11 +212,8 @@ async function start(config: AuthConfig): Promise<Server> {
 process.on('disconnect', () => process.exit(0));
 process.on('message', (message: ParentMessage) => {
   if (message.type === 'start') {
-    start(message.auth).then(
-      (server) => {
-        const address = server.address();
-        send({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
-      },
+    startTransport(message.auth, message.transport ?? 'express').then(
+      (port) => send({ type: 'listening', port }),
       (error: unknown) => {
         // The parent kills this process once it has read the reason.
         send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
