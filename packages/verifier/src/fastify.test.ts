@@ -129,6 +129,25 @@ describe('fastify plugin: the RFC 6750 answers of the express middleware', () =>
   });
 });
 
+describe('fastify plugin: the synchronous fast path', () => {
+  it('answers from an identity the verifier returns synchronously (a cache hit), without its promise path', async () => {
+    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch, clock: fakeClock().clock });
+    const identity = await local.verify(good);
+    let checks = 0;
+    const verifier: Verifier = {
+      mode: 'local',
+      verify: () => Promise.reject(new Error('the promise path was used')),
+      check: () => {
+        checks++;
+        return identity;
+      },
+    };
+    const base = await serve({ verifier });
+    for (let i = 0; i < 2; i++) expect((await call(`${base}/data`, { authorization: `Bearer ${good}` })).status).toBe(200);
+    expect(checks).toBe(2);
+  });
+});
+
 describe('fastify plugin: per-route options', () => {
   it('leaves a route with config.kubeAuth false public (request.kubeAuth null)', async () => {
     const base = await serve();

@@ -119,6 +119,15 @@ describe('gRPC server interceptor', () => {
     }
   });
 
+  it('answers from an identity the verifier returns synchronously (a cache hit), without its promise path', async () => {
+    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch, clock: fakeClock().clock });
+    const identity = await local.verify(good);
+    const client = await serve({
+      verifier: { mode: 'local', verify: () => Promise.reject(new Error('the promise path was used')), check: () => identity },
+    });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: true, value: { identity: { username: 'system:serviceaccount:api:api' } } });
+  });
+
   it('reads a raw token from a configured metadata key', async () => {
     const client = await serve({ key: 'x-client-id' });
     expect(await unary(client, 'whoAmI', good, 'x-client-id')).toMatchObject({ ok: true });
