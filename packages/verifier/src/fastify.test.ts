@@ -155,6 +155,19 @@ describe('fastify plugin: per-route options', () => {
     expect([res.status, res.body]).toEqual([200, { ok: true, kubeAuth: null }]);
   });
 
+  it('guards every route of its context: declared before the plugin, after it, and in child plugins', async () => {
+    const app = Fastify();
+    apps.push(app);
+    app.get('/before', async () => 'open');
+    void app.register(fastifyKubeAuth, { verifier: localVerifier(), policy: new Policy({ allow: ['*'] }) });
+    app.get('/after', async () => 'open');
+    void app.register(async (child) => {
+      child.get('/child', async () => 'open');
+    });
+    await app.ready();
+    for (const path of ['/before', '/after', '/child']) expect((await app.inject(path)).statusCode, path).toBe(401);
+  });
+
   it("applies a route's own policy", async () => {
     const base = await serve();
     expect((await call(`${base}/web`, { authorization: `Bearer ${stranger}` })).status).toBe(200);
