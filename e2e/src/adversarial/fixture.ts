@@ -1,4 +1,4 @@
-import { constants, createHmac, createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { constants, createHmac, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import type { JWK } from 'jose';
 import { ClusterClient } from '../control-plane/cluster.js';
 import { ControlPlane, type ControlPlaneOptions } from '../control-plane/control-plane.js';
 import { httpsRequest } from '../control-plane/https.js';
+import { serviceAccountClaims } from '../support/claims.js';
 import { inClusterKubeconfig } from '../local/local-deployment.js';
 import { ServiceProcess } from '../local/service-process.js';
 
@@ -37,10 +38,9 @@ export interface ObjectRef {
 export const b64 = (data: string | Buffer): string => Buffer.from(data).toString('base64url');
 const b64ToStd = (data: string): string => Buffer.from(data).toString('base64');
 
-/** `exp`, `iat` and friends of a token, read without verification (for clocks and assertions). */
-export function payloadOf(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-}
+export { payloadOf } from '../support/jwt.js';
+export { pollUntil } from '../support/poll.js';
+export { movableClock } from '../support/clock.js';
 
 export type SignAlg = 'RS256' | 'RS384' | 'PS256' | 'ES256' | 'HS256' | 'none';
 
@@ -215,22 +215,14 @@ export class Cluster {
     const name = params.serviceAccount ?? 'api';
     const sa = await this.admin.core.readNamespacedServiceAccount({ namespace: 'api', name });
     const pod = params.pod ?? this.pod('api');
-    const iat = Math.floor(Date.now() / 1000);
-    const claims: Record<string, unknown> = {
-      aud: [AUDIENCE],
-      exp: iat + 600,
-      iat,
-      iss: this.issuer,
-      jti: randomUUID(),
-      'kubernetes.io': {
-        namespace: 'api',
-        node: this.node,
-        pod,
-        serviceaccount: { name, uid: sa.metadata?.uid },
-      },
-      nbf: iat,
-      sub: `system:serviceaccount:api:${name}`,
-    };
+    const claims = serviceAccountClaims({
+      issuer: this.issuer,
+      namespace: 'api',
+      serviceAccount: { name, uid: sa.metadata?.uid },
+      audiences: [AUDIENCE],
+      pod,
+      node: this.node,
+    });
     for (const [k, v] of Object.entries(overrides)) {
       if (v === undefined) delete claims[k];
       else claims[k] = v;
@@ -347,22 +339,4 @@ export class Cluster {
   async startStore(options: Parameters<Cluster['prepareStore']>[0]): Promise<Store> {
     return (await this.prepareStore(options)).start();
   }
-}
-
-/** Polls `probe` every `intervalMs` until it returns a value that `done` accepts, or `timeoutMs` passes. */
-export async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, intervalMs = 250): Promise<{ value: T; history: T[] }> {
-  const deadline = Date.now() + timeoutMs;
-  const history: T[] = [];
-  for (;;) {
-    const value = await probe();
-    history.push(value);
-    if (done(value) || Date.now() > deadline) return { value, history };
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-/** A clock that tests move forward: real time plus an offset. */
-export function movableClock(): { clock: () => number; advance: (seconds: number) => void } {
-  let offset = 0;
-  return { clock: () => Date.now() + offset, advance: (seconds) => (offset += seconds * 1000) };
 }

@@ -5,7 +5,8 @@ import { combine, runLoad, type LoadResult } from './load.js';
 import type { AuthConfig, ServerStats, Transport } from './protocol.js';
 import { ServerProcess } from './server-process.js';
 import type { BenchSettings } from './settings.js';
-import { claimsOf, generateBenchKey, KeyServer, serviceAccountClaims, signJwt } from './tokens.js';
+import { payloadOf } from '../support/jwt.js';
+import { generateBenchKey, KeyServer, serviceAccountClaims, signJwt } from './tokens.js';
 
 export type Log = (message: string) => void;
 
@@ -198,7 +199,7 @@ export interface FloodResult {
 
 export async function floodSection(fixture: Fixture, settings: BenchSettings, log: Log): Promise<FloodResult> {
   const real = fixture.callerTokens[0] as string;
-  const claims = claimsOf(real);
+  const claims = payloadOf(real);
   // Valid in every way (issuer, audience, times, pod binding) except that no key with its kid exists.
   const throwaway = generateBenchKey('RS256');
   const distinctKids = 500;

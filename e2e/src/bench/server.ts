@@ -21,6 +21,7 @@ import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
 import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
 import Fastify from 'fastify';
 import { startEchoServer } from '../cases/grpc-echo.js';
+import { payloadOf } from '../support/jwt.js';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { auth as oauth2Auth } from 'express-oauth2-jwt-bearer';
 import { AUDIENCE, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats, type Transport } from './protocol.js';
@@ -52,7 +53,7 @@ const stubTokenReviewClient: TokenReviewClient = {
   async createTokenReview(review: V1TokenReview): Promise<V1TokenReview> {
     stubReviews++;
     const token = review.spec.token ?? '';
-    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+    const claims = payloadOf(token);
     return {
       spec: review.spec,
       status: { authenticated: true, audiences: review.spec.audiences, user: identityToUserInfo(identityFromClaims(claims, review.spec.audiences ?? [])) },

@@ -1,11 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { serviceAccountClaims as sharedClaims } from '../support/claims.js';
 
-/** The claims of a token, read without verification (the benchmark's own tokens only). */
-export function claimsOf(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-}
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -36,18 +33,14 @@ export function signJwt(key: BenchKey, payload: Record<string, unknown>, kid = k
 
 /** Claims shaped like a pod-bound ServiceAccount token from the API server (namespace `api`, ServiceAccount `api`). */
 export function serviceAccountClaims(issuer: string, index: number, saUid: string, lifetimeSeconds = 3600): Record<string, unknown> {
-  const iat = Math.floor(Date.now() / 1000);
-  const pod = { name: `caller-${index}`, uid: randomUUID() };
-  return {
-    aud: ['data-store'],
-    exp: iat + lifetimeSeconds,
-    iat,
-    nbf: iat,
-    iss: issuer,
-    jti: randomUUID(),
-    sub: 'system:serviceaccount:api:api',
-    'kubernetes.io': { namespace: 'api', serviceaccount: { name: 'api', uid: saUid }, pod },
-  };
+  return sharedClaims({
+    issuer,
+    namespace: 'api',
+    serviceAccount: { name: 'api', uid: saUid },
+    audiences: ['data-store'],
+    pod: { name: `caller-${index}`, uid: randomUUID() },
+    lifetimeSeconds,
+  });
 }
 
 /** A loopback HTTP server answering `GET /jwks` with a fixed key set, counting requests. */

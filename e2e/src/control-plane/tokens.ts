@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey } from 'node:crypto';
+import { serviceAccountClaims } from '../support/claims.js';
 import { SignJWT } from 'jose';
 import type { SigningKey } from './pki.js';
 
@@ -25,18 +25,15 @@ export interface SignTokenParams {
  */
 export async function signServiceAccountToken(key: SigningKey, params: SignTokenParams): Promise<string> {
   const privateKey = createPrivateKey(await readFile(key.privateKeyFile, 'utf8'));
-  const iat = Math.floor((params.issuedAt ?? new Date()).getTime() / 1000);
-  const kubernetes: Record<string, unknown> = { namespace: params.namespace, serviceaccount: params.serviceAccount };
-  if (params.pod) kubernetes.pod = params.pod;
-  if (params.node) kubernetes.node = params.node;
-  return new SignJWT({ 'kubernetes.io': kubernetes })
-    .setProtectedHeader({ alg: key.algorithm, kid: key.keyId })
-    .setIssuer(params.issuer)
-    .setSubject(`system:serviceaccount:${params.namespace}:${params.serviceAccount.name}`)
-    .setAudience(params.audiences)
-    .setIssuedAt(iat)
-    .setNotBefore(iat)
-    .setExpirationTime(iat + (params.expiresInSeconds ?? 600))
-    .setJti(randomUUID())
-    .sign(privateKey);
+  const claims = serviceAccountClaims({
+    issuer: params.issuer,
+    namespace: params.namespace,
+    serviceAccount: params.serviceAccount,
+    audiences: params.audiences,
+    pod: params.pod,
+    node: params.node,
+    issuedAt: Math.floor((params.issuedAt ?? new Date()).getTime() / 1000),
+    lifetimeSeconds: params.expiresInSeconds,
+  });
+  return new SignJWT(claims).setProtectedHeader({ alg: key.algorithm, kid: key.keyId }).sign(privateKey);
 }

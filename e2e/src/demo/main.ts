@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { tokenHash } from '@kube-service-auth/verifier';
 import { call, eventually } from '../cases/http.js';
+import { payloadOf } from '../support/jwt.js';
 import { ControlPlane } from '../control-plane/control-plane.js';
 import { LocalDeployment } from '../local/local-deployment.js';
 
@@ -36,7 +37,7 @@ async function show(label: string, url: string, token: string | undefined, expec
 
 /** What a token says about itself, without the token: the claims a reader needs to follow the story. */
 function describeToken(token: string): string {
-  const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+  const claims = payloadOf(token) as {
     sub?: string;
     aud?: string[];
     exp?: number;

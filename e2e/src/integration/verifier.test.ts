@@ -12,6 +12,7 @@ import {
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../cases/http.js';
+import { payloadOf } from '../support/jwt.js';
 import { ClusterClient } from '../control-plane/cluster.js';
 import { ControlPlane } from '../control-plane/control-plane.js';
 
@@ -101,7 +102,7 @@ describe('local mode against the real API server', () => {
 
   it('refuses a token that is past exp plus the leeway, and accepts it just inside', async () => {
     const token = await apiToken();
-    const exp = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }).exp;
+    const exp = payloadOf(token).exp as number;
     await expectCode(localVerifier({ clock: () => (exp + 61) * 1000 }).verify(token), 'token_expired');
     await expect(localVerifier({ clock: () => (exp + 59) * 1000 }).verify(token)).resolves.toMatchObject({ namespace: 'api' });
   });
