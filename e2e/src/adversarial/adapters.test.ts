@@ -8,6 +8,7 @@ import {
   Policy,
   REASONS,
   ServiceAccountVerifier,
+  type FetchLike,
   type ReasonCode,
   type Verifier,
 } from '@kube-service-auth/verifier';
@@ -28,7 +29,19 @@ import { record, reportAfterAll } from './registry.js';
 
 reportAfterAll();
 
-type Setup = 'local' | 'local-raw' | 'tokenreview' | 'tokenreview-raw' | 'revocation-sensitive' | 'anonymous-jwks' | 'no-delegator' | 'unreachable' | 'broken';
+type Setup =
+  | 'local'
+  | 'local-raw'
+  | 'tokenreview'
+  | 'tokenreview-raw'
+  | 'revocation-sensitive'
+  | 'anonymous-jwks'
+  | 'unusable-key'
+  | 'foreign-jwks'
+  | 'no-delegator'
+  | 'unreachable'
+  | 'one-review-at-a-time'
+  | 'broken';
 
 /** One adapter under test: a call with a token (or none) in the configured header / metadata key. */
 interface Surface {
@@ -36,8 +49,8 @@ interface Surface {
   close(): Promise<void>;
 }
 
-const HTTP_STATUS = { unauthenticated: 401, invalid: 401, forbidden: 403, unavailable: 503 } as const;
-const GRPC_CODE = { unauthenticated: 16, invalid: 16, forbidden: 7, unavailable: 14 } as const;
+const HTTP_STATUS = { unauthenticated: 401, invalid: 401, forbidden: 403, unavailable: 503, misconfigured: 500 } as const;
+const GRPC_CODE = { unauthenticated: 16, invalid: 16, forbidden: 7, unavailable: 14, misconfigured: 13 } as const;
 
 let cluster: Cluster;
 let hits: HitCounter;
@@ -95,6 +108,18 @@ function verifierFor(setup: Setup): Verifier {
         mode: 'local',
         local: new LocalVerifier({ issuers: [cluster.issuer], audience: 'data-store', fetch: createKubeFetch({ caPem: cluster.cp.caPem }) }),
       });
+    case 'unusable-key':
+      // The key set (served on loopback, as K8S_AUTH_JWKS_URI may point anywhere) holds the cluster's kid with a JWK
+      // that cannot be imported.
+      return new ServiceAccountVerifier({
+        mode: 'local',
+        local: new LocalVerifier({ issuers: [{ issuer: cluster.issuer, jwksUri: `${badKeys.url}/jwks.json` }], audience: 'data-store', fetch: cluster.kubeFetch().fetch }),
+      });
+    case 'foreign-jwks':
+      // The real discovery document, its jwks_uri moved to another origin (what --service-account-jwks-uri can do).
+      return new ServiceAccountVerifier({ mode: 'local', local: new LocalVerifier({ issuers: [cluster.issuer], audience: 'data-store', fetch: foreignJwksUri(cluster.kubeFetch().fetch) }) });
+    case 'one-review-at-a-time':
+      return new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: cluster.tokenReviewVerifier(cluster.reviewClient(), { cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0, maxInflight: 1 }) });
     case 'no-delegator':
       return new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: review(cluster.reviewClient(noDelegatorToken)) });
     case 'unreachable':
@@ -111,13 +136,39 @@ function verifierFor(setup: Setup): Verifier {
 }
 
 let noDelegatorToken: string;
+let badKeys: HitCounter;
+
+/** A fetch that rewrites the discovery document's jwks_uri to another origin. */
+function foreignJwksUri(inner: FetchLike): FetchLike {
+  return async (url, init) => {
+    const res = await inner(url, init);
+    if (!url.endsWith('/.well-known/openid-configuration')) return res;
+    const doc = JSON.parse(await res.text()) as Record<string, unknown>;
+    const body = JSON.stringify({ ...doc, jwks_uri: 'https://127.0.0.2:6443/openid/v1/jwks' });
+    return { status: res.status, headers: { get: (name: string) => (name.toLowerCase() === 'content-length' ? String(body.length) : res.headers.get(name)) }, text: async () => body };
+  };
+}
 
 beforeAll(async () => {
   cluster = await Cluster.start();
   hits = await HitCounter.start({ keys: [{ ...(await exportJWK(attacker.rsa.publicKey)), kid: 'attacker-key-1', alg: 'RS256', use: 'sig' }] });
   ctx = { cluster, attackerUrl: hits.url, valid: await cluster.token() };
+  badKeys = await HitCounter.start({ keys: [{ kty: 'RSA', kid: (await cluster.signingKey()).kid, alg: 'RS256', use: 'sig', n: 'AQAB', e: '' }] });
   noDelegatorToken = await cluster.token({ namespace: 'data-store', serviceAccount: 'no-delegator', pod: null, audiences: [] });
-  const setups: Setup[] = ['local', 'local-raw', 'tokenreview', 'tokenreview-raw', 'revocation-sensitive', 'anonymous-jwks', 'no-delegator', 'unreachable', 'broken'];
+  const setups: Setup[] = [
+    'local',
+    'local-raw',
+    'tokenreview',
+    'tokenreview-raw',
+    'revocation-sensitive',
+    'anonymous-jwks',
+    'unusable-key',
+    'foreign-jwks',
+    'no-delegator',
+    'unreachable',
+    'one-review-at-a-time',
+    'broken',
+  ];
   for (const setup of setups) {
     const raw = setup.endsWith('-raw');
     const sensitive = setup === 'revocation-sensitive';
@@ -129,6 +180,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([...surfaces.values()].map((s) => s.close()));
   await hits?.stop();
+  await badKeys?.stop();
   await cluster?.stop();
 });
 
@@ -179,6 +231,16 @@ describe.each(ADAPTERS)('%s adapter against the real API server', (adapter) => {
     await refuse('no-delegator', 'reviewer without system:auth-delegator', ctx.valid, 'tokenreview_forbidden');
     await refuse('unreachable', 'API server unreachable', ctx.valid, 'tokenreview_unavailable');
     await refuse('broken', 'verifier throws a TypeError', ctx.valid, 'internal_error');
+    await refuse('unusable-key', "the key set's JWK for the kid cannot be imported", ctx.valid, 'key_unusable');
+    await refuse('foreign-jwks', 'discovery points the key set at another origin', ctx.valid, 'issuer_misconfigured');
+    // Two new tokens at once, with room for one review in flight: the second is turned away without a review.
+    const [first, second] = await Promise.all([cluster.token(), cluster.token()]);
+    const answers = await Promise.all([first, second].map((t) => surface(adapter, 'one-review-at-a-time').call(t)));
+    const overloaded = answers.find((a) => !a.accepted);
+    expect(answers.filter((a) => a.accepted)).toHaveLength(1);
+    expect(overloaded).toMatchObject({ reason: 'tokenreview_overloaded', status: adapter === 'fastify' ? 503 : 14 });
+    record({ kind: 'fault', name: 'TokenReview in-flight cap reached', expected: `${adapter}: refused`, reason: 'tokenreview_overloaded', expectedVerdict: 'reject', observedVerdict: overloaded ? 'reject' : 'accept', observed: String(overloaded?.reason) });
+    seen.add('tokenreview_overloaded');
     expect([...seen].sort()).toEqual(Object.keys(REASONS).sort());
   });
 

@@ -8,10 +8,11 @@ import {
   type TokenReviewClient,
   type TokenReviewRequestOptions,
 } from '@kube-service-auth/verifier';
+import { payloadOf } from '../support/jwt.js';
 import type { Fixture } from './fixture.js';
 import { AUDIENCE } from './protocol.js';
 import { fmt } from './sections.js';
-import { claimsOf, generateBenchKey, signJwt } from './tokens.js';
+import { generateBenchKey, signJwt } from './tokens.js';
 
 /** One run of the forged-token flood through a TokenReview-mode verifier. */
 export interface ForgedRun {
@@ -40,7 +41,7 @@ export interface ForgedResult {
  */
 export async function forgedFloodSection(fixture: Fixture, log: (message: string) => void, tokens = 10_000, concurrency = 50): Promise<ForgedResult> {
   const real = fixture.callerTokens[0] as string;
-  const claims = claimsOf(real);
+  const claims = payloadOf(real);
   const throwaway = generateBenchKey('RS256');
   const forged = Array.from({ length: tokens }, () => signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, fixture.signingJwk.kid));
   const kc = new KubeConfig();

@@ -12,4 +12,6 @@ export const EXIT = {
   invalid: 4,
   forbidden: 5,
   unavailable: 6,
+  /** The verifier cannot decide until its configuration or the issuer is fixed (e.g. an unusable key). */
+  misconfigured: 7,
 } as const satisfies Record<'ok' | 'usage' | ReasonKind, number>;

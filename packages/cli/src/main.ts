@@ -39,7 +39,7 @@ program
   .addHelpText(
     'after',
     `\nExit codes: ${EXIT.ok} allowed, ${EXIT.usage} usage or configuration error, ${EXIT.unauthenticated} no token, ${EXIT.invalid} invalid token, ` +
-      `${EXIT.forbidden} not allowed by the policy, ${EXIT.unavailable} cannot decide now (outage or internal error).`,
+      `${EXIT.forbidden} not allowed by the policy, ${EXIT.unavailable} cannot decide now (outage or internal error), ${EXIT.misconfigured} misconfigured (key or issuer unusable).`,
   )
   .action(async (tokenArg: string | undefined, options: VerifyFlags & { file?: string; json?: boolean }) => {
     const token = await readToken(tokenArg, options.file);

@@ -64,7 +64,7 @@ describe('createAuthenticate: plain inputs, typed outcomes', () => {
 
 describe('answers for every reason', () => {
   it('HTTP status and gRPC code follow the kind of each reason', () => {
-    const expected = { unauthenticated: [401, 16], invalid: [401, 16], forbidden: [403, 7], unavailable: [503, 14] } as const;
+    const expected = { unauthenticated: [401, 16], invalid: [401, 16], forbidden: [403, 7], unavailable: [503, 14], misconfigured: [500, 13] } as const;
     for (const code of Object.keys(REASONS) as ReasonCode[]) {
       const error = new KubeAuthError(code);
       expect([httpAnswer(error).status, grpcAnswer(error).code, grpcAnswer(error).details], code).toEqual([...expected[error.kind], code]);

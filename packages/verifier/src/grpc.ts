@@ -64,8 +64,8 @@ export function kubeAuthOf(call: { metadata: Metadata }): KubeAuthResult | undef
 /**
  * A grpc-js server interceptor (`new Server({ interceptors: [kubeAuthInterceptor(options)] })`): reads the token from
  * the call's metadata, verifies it and applies the policy before the handler sees the call. Rejections end the call
- * with `UNAUTHENTICATED` (missing or bad token), `PERMISSION_DENIED` (not allowed) or `UNAVAILABLE` (the verifier
- * cannot decide; retryable), with the reason code as the status details and in the `kube-auth-reason` trailer.
+ * with `UNAUTHENTICATED` (missing or bad token), `PERMISSION_DENIED` (not allowed), `UNAVAILABLE` (the verifier
+ * cannot decide now; retryable) or `INTERNAL` (misconfigured: not until an operator acts), with the reason code as the status details and in the `kube-auth-reason` trailer.
  * Handlers read the caller with {@link kubeAuthOf}. A repeat caller is let through synchronously.
  */
 export function kubeAuthInterceptor(options: GrpcKubeAuthOptions): ServerInterceptor {
