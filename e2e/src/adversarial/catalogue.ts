@@ -42,7 +42,7 @@ async function publicKeyBytes(ctx: Context, form: 'pem' | 'jwk' | 'der'): Promis
   const jwk = (await ctx.cluster.jwks()).keys[0];
   if (!jwk) throw new Error('the cluster publishes no key');
   if (form === 'jwk') return Buffer.from(JSON.stringify(jwk));
-  const key = createPublicKey({ key: jwk as Record<string, string>, format: 'jwk' });
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
   return form === 'pem' ? Buffer.from(key.export({ type: 'spki', format: 'pem' })) : key.export({ type: 'spki', format: 'der' });
 }
 

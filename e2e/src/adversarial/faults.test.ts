@@ -75,7 +75,7 @@ describe('JWKS endpoint down: the API server is stopped', () => {
       cluster.prepareStore({ mode: 'local' }),
     ]);
     [warmStore, shortStore, reviewStore] = (await Promise.all(prepared.slice(0, 3).map((p) => p.start()))) as [Store, Store, Store];
-    startColdStore = (prepared[3] as { start: () => Promise<Store> }).start;
+    startColdStore = prepared[3].start;
     for (const store of [warmStore, shortStore, reviewStore]) expect((await get(store.url, { 'x-client-id': next() })).status).toBe(200);
     expect((await get(`${warmStore.url}sensitive`, { 'x-client-id': next() })).status).toBe(200);
     expect(jwksFetches(warm.events, true)).toBe(1);

@@ -104,7 +104,7 @@ describe('real tokens (controls)', () => {
       measure(`real token size: ${name}`, bytes, 'bytes');
       expect(bytes).toBeLessThan(8192);
     }
-    expect(sizes['longest names (namespace 63, ServiceAccount 253, pod 253, node 63) and three audiences (10/253/253 characters)']).toBeGreaterThan(sizes['projected token for data-store, bound to pod and node'] as number);
+    expect(sizes['longest names (namespace 63, ServiceAccount 253, pod 253, node 63) and three audiences (10/253/253 characters)']).toBeGreaterThan(sizes['projected token for data-store, bound to pod and node']);
   });
 });
 

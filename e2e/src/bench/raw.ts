@@ -1,4 +1,4 @@
-import { createPublicKey, verify, webcrypto, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify, webcrypto, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { LocalVerifier, Policy, ServiceAccountVerifier, type FetchLike } from '@kube-service-auth/verifier';
 import { kubeAuth } from '@kube-service-auth/verifier/express';
@@ -63,7 +63,7 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
   const [h, p, s] = token.split('.') as [string, string, string];
   const data = Buffer.from(`${h}.${p}`);
   const signature = Buffer.from(s, 'base64url');
-  const keyObject = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  const keyObject = createPublicKey({ key: jwk, format: 'jwk' });
   const cryptoKey = await webcrypto.subtle.importKey('jwk', jwk as webcrypto.JsonWebKey, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, [
     'verify',
   ]);
@@ -90,11 +90,11 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
   const [eh, ep, es] = ecToken.split('.') as [string, string, string];
   const ecData = Buffer.from(`${eh}.${ep}`);
   const ecSignature = Buffer.from(es, 'base64url');
-  const ecKeyObject = createPublicKey({ key: ecKey.jwk as JsonWebKey, format: 'jwk' });
+  const ecKeyObject = createPublicKey({ key: ecKey.jwk, format: 'jwk' });
   const ecUncached = new LocalVerifier({
     issuers: [{ issuer: ecIssuer, jwksUri: ecKeys.url }],
     audience: AUDIENCE,
-    fetch: globalThis.fetch as unknown as FetchLike,
+    fetch: globalThis.fetch,
     requirePodBinding: true,
     cacheTtlSeconds: 0,
   });
@@ -160,7 +160,7 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       async: true,
       run: () =>
         new Promise<void>((resolve, reject) => {
-          const next: NextFunction = (error?: unknown) => (error ? reject(error as Error) : resolve());
+          const next: NextFunction = (error?: unknown) => (error ? reject(error instanceof Error ? error : new Error('next() was called with a non-Error')) : resolve());
           void middleware(request, response, next);
         }),
     },

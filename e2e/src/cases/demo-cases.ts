@@ -38,7 +38,7 @@ const AUDIENCE_REASONS = { local: ['audience_mismatch'], tokenreview: ['audience
  * created in the caller's `beforeAll`.
  */
 export function defineDemoCases(target: () => DemoTarget): void {
-  const stores = () => Object.entries(target().storeUrls) as Array<[string, string]>;
+  const stores = () => Object.entries<string>(target().storeUrls);
 
   describe('variant 2: projected token for the data-store audience', () => {
     it('the API reaches the data store and is authenticated', async () => {

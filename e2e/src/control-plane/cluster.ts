@@ -188,7 +188,7 @@ export class ClusterClient {
    * @returns the objects as the server returned them.
    */
   async applyManifest(manifest: string | KubernetesObject[], options: { dryRun?: 'All'; fieldManager?: string } = {}): Promise<KubernetesObject[]> {
-    const objects: KubernetesObject[] = typeof manifest === 'string' ? loadAllYaml(manifest).filter(Boolean) : manifest;
+    const objects: KubernetesObject[] = typeof manifest === 'string' ? (loadAllYaml(manifest).filter(Boolean) as KubernetesObject[]) : manifest;
     const applied: KubernetesObject[] = [];
     // In order: a Namespace must exist before the objects in it.
     for (const object of objects) {

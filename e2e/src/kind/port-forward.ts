@@ -134,8 +134,8 @@ export class PortForward {
         if (!/^Handling connection for/.test(line)) o.log?.(`${label}: ${line}`);
         if (isFatalForwardError(line)) child.kill('SIGTERM');
       };
-      createInterface({ input: child.stdout! }).on('line', onLine);
-      createInterface({ input: child.stderr! }).on('line', onLine);
+      createInterface({ input: child.stdout }).on('line', onLine);
+      createInterface({ input: child.stderr }).on('line', onLine);
       child.once('error', (err) => {
         clearTimeout(timer);
         reject(err);

@@ -48,8 +48,8 @@ export class ServiceProcess {
           resolve(parsed.port);
         }
       };
-      createInterface({ input: child.stdout! }).on('line', onLine);
-      createInterface({ input: child.stderr! }).on('line', onLine);
+      createInterface({ input: child.stdout }).on('line', onLine);
+      createInterface({ input: child.stderr }).on('line', onLine);
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`${options.name} exited with code ${code}:\n${lines.slice(-20).join('\n')}`));

@@ -53,3 +53,9 @@ export function bindings(payload: Record<string, unknown>): Record<string, { nam
     secret: ref(k8s.secret),
   };
 }
+
+/** A claim for display: strings as they are, anything else as JSON, `(none)` when absent. */
+export function text(value: unknown): string {
+  if (value === undefined || value === null) return '(none)';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

@@ -1,4 +1,4 @@
-import { audiences, bindings, decodeUnverified, relative, time } from './claims.js';
+import { audiences, bindings, decodeUnverified, relative, text, time } from './claims.js';
 
 /** What `inspect` reports: the decoded token, the facts an operator needs, and warnings. Nothing here is verified. */
 export interface Inspection {
@@ -22,9 +22,9 @@ export function inspect(token: string, now: number = Date.now()): Inspection {
   const warnings: string[] = [];
   const at = (ms: number) => `${new Date(ms).toISOString()} (${relative(ms, now)})`;
 
-  facts.push(['algorithm', `${String(header.alg)}${header.kid === undefined ? '' : `, key id ${String(header.kid)}`}`]);
-  facts.push(['issuer', String(payload.iss ?? '(none)')]);
-  facts.push(['subject', String(payload.sub ?? '(none)')]);
+  facts.push(['algorithm', `${text(header.alg)}${header.kid === undefined ? '' : `, key id ${text(header.kid)}`}`]);
+  facts.push(['issuer', text(payload.iss)]);
+  facts.push(['subject', text(payload.sub)]);
   const aud = audiences(payload);
   facts.push(['audience', aud.length > 0 ? aud.join(', ') : '(none)']);
   if (aud.length === 0) warnings.push('no audience: every service that checks aud refuses it');
@@ -47,9 +47,9 @@ export function inspect(token: string, now: number = Date.now()): Inspection {
   const b = bindings(payload);
   const ref = (v: unknown) => {
     const r = v as { name?: unknown; uid?: unknown } | undefined;
-    return r ? `${String(r.name)}${r.uid ? ` (uid ${String(r.uid)})` : ''}` : undefined;
+    return r ? `${text(r.name)}${r.uid ? ` (uid ${text(r.uid)})` : ''}` : undefined;
   };
-  if (b.namespace) facts.push(['namespace', String(b.namespace)]);
+  if (b.namespace) facts.push(['namespace', text(b.namespace)]);
   if (b.serviceaccount) facts.push(['service account', ref(b.serviceaccount) ?? '']);
   if (b.pod) facts.push(['bound to pod', ref(b.pod) ?? '']);
   if (b.node) facts.push(['on node', ref(b.node) ?? '']);

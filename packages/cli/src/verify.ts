@@ -8,7 +8,7 @@ import {
   type KubeAuthConfig,
   type KubeAuthDependencies,
 } from '@kube-service-auth/verifier';
-import { audiences, decodeUnverified, relative, time } from './claims.js';
+import { audiences, decodeUnverified, relative, text, time } from './claims.js';
 import { discoverIssuer, kubeconfigFetch, loadKubeConfig, serverOf } from './kubeconfig.js';
 
 /** The flags of `verify`; each one overrides its `K8S_AUTH_*` variable. */
@@ -110,7 +110,7 @@ export function explain(result: VerifyResult, token: string, now: number = Date.
       said('expected one of:', config.audiences.join(', '));
       break;
     case 'issuer_mismatch':
-      said('token issuer:', String(claims?.iss ?? '(none)'));
+      said('token issuer:', text(claims?.iss));
       said('expected one of:', config.issuers.map((i) => i.issuer).join(', '));
       break;
     case 'token_expired': {

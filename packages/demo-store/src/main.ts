@@ -16,7 +16,7 @@ const env: Record<string, string | undefined> = {
 
 try {
   const metrics = createMetrics();
-  const auth = kubeAuthFromEnv(env, { onEvent: metrics.onEvent });
+  const auth = kubeAuthFromEnv(env, { onEvent: (event) => metrics.onEvent(event) });
   serve(createStoreApp({ auth, logger, metrics }), env.LISTEN_ADDR ?? ':8081', logger, {
     mode: auth.config.mode,
     audiences: auth.config.audiences,

@@ -30,7 +30,7 @@ function localVerifier(): Verifier {
   return { mode: 'local', verify: (token) => local.verify(token) };
 }
 
-function throwingVerifier(error: unknown): Verifier {
+function throwingVerifier(error: Error): Verifier {
   return { mode: 'local', verify: () => Promise.reject(error) };
 }
 

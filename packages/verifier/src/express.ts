@@ -111,7 +111,7 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
 /** Every value of the header: two credentials are refused rather than judged on one of them (see rawHeaderValues). */
 function headerValue(req: Request, name: string): string | string[] | undefined {
   const raw = req.rawHeaders as string[] | undefined;
-  if (!Array.isArray(raw)) return req.headersDistinct?.[name] ?? (req.headers[name] as string | string[] | undefined);
+  if (!Array.isArray(raw)) return req.headersDistinct?.[name] ?? req.headers[name];
   return rawHeaderValues(raw, name);
 }
 

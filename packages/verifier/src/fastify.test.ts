@@ -43,7 +43,7 @@ function localVerifier(seen?: Array<VerifyOptions | undefined>): Verifier {
   };
 }
 
-const throwing = (error: unknown): Verifier => ({ mode: 'local', verify: () => Promise.reject(error) });
+const throwing = (error: Error): Verifier => ({ mode: 'local', verify: () => Promise.reject(error) });
 
 async function serve(options: Partial<FastifyKubeAuthOptions> = {}): Promise<string> {
   const app = Fastify();

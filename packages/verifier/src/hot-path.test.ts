@@ -132,6 +132,7 @@ describe('RequestAuthenticator: the synchronous fast path', () => {
     );
     let computed = 0;
     const descriptor = Object.getOwnPropertyDescriptor(CheckedToken.prototype, 'hash') as PropertyDescriptor;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this)
     const original = descriptor.get as () => string;
     // Count real hash computations: the getter is cheap when memoised, so count the first read per instance.
     const seen = new WeakSet<object>();

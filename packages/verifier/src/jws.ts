@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
+import { constants, createPublicKey, verify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import type { JWK } from 'jose';
 import { KubeAuthError } from './errors.js';
 
@@ -116,7 +116,7 @@ export function importVerificationKey(jwk: JWK, alg: string, imported?: KeyObjec
   if (jwk.kty !== wanted) throw new Error(`a ${String(jwk.kty)} key cannot verify ${alg}`);
   if (wanted === 'EC' && jwk.crv !== CURVE[alg]) throw new Error(`a ${String(jwk.crv)} key cannot verify ${alg}`);
   if (wanted === 'OKP' && jwk.crv !== 'Ed25519') throw new Error(`a ${String(jwk.crv)} key cannot verify ${alg}`);
-  const keyObject = imported ?? createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  const keyObject = imported ?? createPublicKey({ key: jwk, format: 'jwk' });
   const details = keyObject.asymmetricKeyDetails ?? {};
   if (wanted === 'RSA' && (keyObject.asymmetricKeyType !== 'rsa' || (details.modulusLength ?? 0) < 2048)) {
     throw new Error(`${alg} needs an RSA key of at least 2048 bits`);

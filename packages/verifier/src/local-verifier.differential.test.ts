@@ -73,7 +73,7 @@ async function oracle(token: string): Promise<boolean> {
     const { payload } = await jwtVerify(
       token,
       async (header) => {
-        const alg = header.alg as string;
+        const alg = header.alg;
         const jwk =
           header.kid !== undefined
             ? usable.find((k) => k.kid === header.kid)

@@ -49,7 +49,7 @@ export class Policy {
   }
 
   /** Parses comma-separated lists, as environment variables carry them. */
-  static fromLists(allow: string | undefined, allowGroups?: string | undefined): Policy {
+  static fromLists(allow: string | undefined, allowGroups?: string): Policy {
     const split = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     return new Policy({ allow: split(allow), allowGroups: split(allowGroups) });
   }

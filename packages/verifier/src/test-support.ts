@@ -85,12 +85,12 @@ export function kubernetesClaims(spec: TokenSpec = {}): JWTPayload {
     if (value === undefined) delete claims[claim];
     else claims[claim] = value;
   }
-  return claims as JWTPayload;
+  return claims;
 }
 
 /** Signs a Kubernetes-shaped token with `key`. */
 export async function signToken(key: TestKey, spec: TokenSpec = {}): Promise<string> {
-  const header: JWTHeaderParameters = { alg: key.alg, kid: key.kid, typ: 'JWT', ...spec.header } as JWTHeaderParameters;
+  const header: JWTHeaderParameters = { alg: key.alg, kid: key.kid, typ: 'JWT', ...spec.header };
   const jwt = new SignJWT(kubernetesClaims(spec)).setProtectedHeader(header);
   return spec.crit ? jwt.sign(key.privateKey, { crit: spec.crit }) : jwt.sign(key.privateKey);
 }
@@ -106,7 +106,7 @@ export function craftToken(header: unknown, payload: unknown, signature: string 
 
 /** A JWK Set document. */
 export function jwks(...keys: Array<TestKey | JWK>): { keys: JWK[] } {
-  return { keys: keys.map((k) => ('publicJwk' in k ? (k as TestKey).publicJwk : (k as JWK))) };
+  return { keys: keys.map((k) => ('publicJwk' in k ? k.publicJwk : k)) };
 }
 
 /** One answer of the fake network. */
