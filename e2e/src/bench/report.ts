@@ -569,6 +569,8 @@ function resilienceMarkdown(results: BenchResults): string[] {
     );
   }
   return out;
+}
+
 /** Pairs of an adapter's unprotected run and its protected one, by transport. */
 function adapterPairs(rows: HttpRow[]): Array<{ transport: string; base: HttpRow; ours: HttpRow }> {
   const pairs: Array<{ transport: string; base: HttpRow; ours: HttpRow }> = [];

@@ -14,7 +14,8 @@ import type { ControlPlane } from '../control-plane/control-plane.js';
 import type { Fixture } from './fixture.js';
 import { AUDIENCE } from './protocol.js';
 import { fmt } from './sections.js';
-import { claimsOf, generateBenchKey, signJwt } from './tokens.js';
+import { generateBenchKey, signJwt } from './tokens.js';
+import { payloadOf } from '../support/jwt.js';
 
 /** Valid callers under a flood of distinct tokens that the API server rejects (issue 10, item 3). */
 export interface RejectionFloodResult {
@@ -70,7 +71,7 @@ function reviewerKubeConfig(fixture: Fixture): KubeConfig {
 export async function rejectionFloodSection(fixture: Fixture, log: (message: string) => void, rejectedTokens = 2000): Promise<RejectionFloodResult> {
   const valid = fixture.callerTokens;
   const validSet = new Set(valid);
-  const claims = claimsOf(valid[0] as string);
+  const claims = payloadOf(valid[0] as string);
   const throwaway = generateBenchKey('RS256');
   const forged = Array.from({ length: rejectedTokens }, () => signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, fixture.signingJwk.kid));
   const inner = tokenReviewClient(reviewerKubeConfig(fixture));
@@ -141,7 +142,7 @@ export async function rotationSection(cp: ControlPlane, fixture: Fixture, log: (
   const cooldownSeconds = 5;
   const local = new LocalVerifier({ issuers: [fixture.issuer], audience: AUDIENCE, fetch: counting, requirePodBinding: true, jwks: { cooldown: cooldownSeconds } });
   await local.warm();
-  const claims = claimsOf(fixture.callerTokens[0] as string);
+  const claims = payloadOf(fixture.callerTokens[0] as string);
   const throwaway = generateBenchKey('RS256');
   let flooding = true;
   let floodRequests = 0;
@@ -159,7 +160,7 @@ export async function rotationSection(cp: ControlPlane, fixture: Fixture, log: (
   await cp.restartApiServer({ signingKey: 'new' });
   const admin = new ClusterClient(cp.kubeConfig());
   const callers = fixture.callerTokens.slice(0, freshTokens).map((token) => {
-    const pod = (claimsOf(token)['kubernetes.io'] as { pod: { name: string; uid: string } }).pod;
+    const pod = (payloadOf(token)['kubernetes.io'] as { pod: { name: string; uid: string } }).pod;
     return { name: pod.name, uid: pod.uid };
   });
   const minted = await Promise.all(

@@ -80,3 +80,5 @@ export class KeyServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
+/** The claims of a token, read without verification (kept for older imports; see support/jwt.ts). */
+export { payloadOf as claimsOf } from '../support/jwt.js';

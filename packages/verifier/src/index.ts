@@ -1,5 +1,7 @@
+// The public API of the root entry: what the README documents, and the types of those signatures. Everything else is
+// internal and may change; the framework adapters are the ./express, ./fastify and ./grpc entries.
 export { REASONS, KubeAuthError, isKubeAuthError, type ReasonCode, type ReasonKind } from './errors.js';
-export { systemClock, type Clock } from './clock.js';
+export type { Clock } from './clock.js';
 export { tokenHash } from './token-hash.js';
 export { CheckedToken } from './checked-token.js';
 export {
@@ -10,7 +12,6 @@ export {
 } from './request-authenticator.js';
 export {
   createAuthenticate,
-  rejection,
   type AuthenticateOptions,
   type PlainRequest,
   type Authentication,
@@ -18,16 +19,11 @@ export {
   type Rejection,
   type AuthDecisionEvent,
 } from './authenticate.js';
-export { httpAnswer, grpcAnswer, GRPC_STATUS, type HttpAnswer, type HttpAnswerOptions, type GrpcAnswer } from './answers.js';
-export { extractToken, assertCompactJws, DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
-export { DEFAULT_ALGORITHMS } from './algorithms.js';
+export type { HttpAnswer, GrpcAnswer } from './answers.js';
+export type { TokenScheme } from './token.js';
 export type { VerifierEvent, EventListener } from './events.js';
 export { createKubeFetch, type FetchLike, type KubeFetchOptions } from './http.js';
-export { fetchDiscoveryDocument, type DiscoveryDocument } from './discovery.js';
-export { JwksCache, HeldKey, type JwksCacheOptions, type VerificationKey } from './jwks-cache.js';
 export {
-  parseServiceAccountUsername,
-  serviceAccountGroups,
   acceptedAudiences,
   cacheUntil,
   checkBinding,
@@ -35,14 +31,12 @@ export {
   identityFromReview,
   identityToUserInfo,
   sameCaller,
-  EXTRA_PREFIX,
   type BindingRequirements,
   type BoundObject,
   type ReviewContext,
   type ReviewedUser,
   type ServiceAccountIdentity,
 } from './identity.js';
-export { parseServiceAccountClaims, type ClaimRequirements } from './claims.js';
 export { LocalVerifier, type LocalVerifierOptions, type IssuerConfig, type JwksTuning } from './local-verifier.js';
 export {
   TokenReviewVerifier,
