@@ -178,7 +178,7 @@ export function kubeMetadataClient(kubeConfig: KubeConfig, options: { timeoutMs?
         timeoutSeconds: String(options.timeoutSeconds),
       });
       // The request timeout only covers the wait for headers; the stream then lasts up to timeoutSeconds.
-      const response = await open(`${collectionPath}?${query}`, ACCEPT_ONE, options.signal, timeoutMs);
+      const response = await open(`${collectionPath}?${query.toString()}`, ACCEPT_ONE, options.signal, timeoutMs);
       response.socket?.setTimeout(0);
       response.socket?.setKeepAlive(true, 15_000);
       if (response.statusCode !== 200) throw await failure(response);
