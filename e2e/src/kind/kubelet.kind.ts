@@ -182,7 +182,7 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `the kubelet on kind (ski
           },
         },
       },
-    } as V1Deployment;
+    };
     const apps = target.kubeConfig.makeApiClient(AppsV1Api);
     await apps.createNamespacedDeployment({ namespace: 'data-store', body });
     try {
