@@ -1,4 +1,5 @@
 import { createKubeFetch, StaticTokenSource, type FetchLike } from '@kube-service-auth/verifier';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { JWK } from 'jose';
 import { ClusterClient } from '../control-plane/cluster.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
@@ -67,4 +68,16 @@ export async function setUpCluster(cp: ControlPlane, callers: number): Promise<F
   const kubernetesVersion = (JSON.parse(version.body) as { gitVersion?: string }).gitVersion ?? 'unknown';
 
   return { issuer: cp.issuer, access, fetch, callerTokens, jwks, signingJwk, apiServiceAccountUid, kubernetesVersion };
+}
+
+/** A kubeconfig with the data store's credentials (its ServiceAccount token and the cluster CA), as a pod has. */
+export function reviewerKubeConfig(fixture: Fixture): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: fixture.access.server, caData: Buffer.from(fixture.access.caPem).toString('base64') }],
+    users: [{ name: 'data-store', token: fixture.access.token }],
+    contexts: [{ name: 'local', cluster: 'local', user: 'data-store' }],
+    currentContext: 'local',
+  });
+  return kc;
 }

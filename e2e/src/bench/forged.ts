@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
+import type { V1TokenReview } from '@kubernetes/client-node';
 import {
   LocalVerifier,
   ServiceAccountVerifier,
@@ -9,7 +9,7 @@ import {
   type TokenReviewRequestOptions,
 } from '@kube-service-auth/verifier';
 import { payloadOf } from '../support/jwt.js';
-import type { Fixture } from './fixture.js';
+import { reviewerKubeConfig, type Fixture } from './fixture.js';
 import { AUDIENCE } from './protocol.js';
 import { fmt } from './sections.js';
 import { generateBenchKey, signJwt } from './tokens.js';
@@ -44,13 +44,7 @@ export async function forgedFloodSection(fixture: Fixture, log: (message: string
   const claims = payloadOf(real);
   const throwaway = generateBenchKey('RS256');
   const forged = Array.from({ length: tokens }, () => signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, fixture.signingJwk.kid));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: fixture.access.server, caData: Buffer.from(fixture.access.caPem).toString('base64') }],
-    users: [{ name: 'data-store', token: fixture.access.token }],
-    contexts: [{ name: 'local', cluster: 'local', user: 'data-store' }],
-    currentContext: 'local',
-  });
+  const kc = reviewerKubeConfig(fixture);
   const runs: ForgedRun[] = [];
   for (const precheck of [false, true]) {
     const inner = tokenReviewClient(kc);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
+import type { V1TokenReview } from '@kubernetes/client-node';
 import {
   LocalVerifier,
   ServiceAccountVerifier,
@@ -11,7 +11,7 @@ import {
 } from '@kube-service-auth/verifier';
 import { ClusterClient } from '../control-plane/cluster.js';
 import type { ControlPlane } from '../control-plane/control-plane.js';
-import type { Fixture } from './fixture.js';
+import { reviewerKubeConfig, type Fixture } from './fixture.js';
 import { AUDIENCE } from './protocol.js';
 import { fmt } from './sections.js';
 import { generateBenchKey, signJwt } from './tokens.js';
@@ -49,17 +49,6 @@ export interface RotationResult {
   bound: number;
   floodRequests: number;
   seconds: number;
-}
-
-function reviewerKubeConfig(fixture: Fixture): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: fixture.access.server, caData: Buffer.from(fixture.access.caPem).toString('base64') }],
-    users: [{ name: 'data-store', token: fixture.access.token }],
-    contexts: [{ name: 'local', cluster: 'local', user: 'data-store' }],
-    currentContext: 'local',
-  });
-  return kc;
 }
 
 /**
