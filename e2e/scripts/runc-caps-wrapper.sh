@@ -33,7 +33,12 @@ done
 rewrite() { # FILE JQ-PATH
   local f=$1 tmp
   tmp=$(mktemp "$f.XXXXXX")
-  jq --argjson allowed "$allowed" "$filter $2 |= (if . == null then . else with_entries(.value |= keep) end)" "$f" >"$tmp"
+  # A failed rewrite (no such spec, bad JSON) must not leave its temporary file behind: runc's default bundle is the
+  # working directory, so a stray file would land wherever the caller stood.
+  if ! jq --argjson allowed "$allowed" "$filter $2 |= (if . == null then . else with_entries(.value |= keep) end)" "$f" >"$tmp"; then
+    rm -f "$tmp"
+    exit 1
+  fi
   mv "$tmp" "$f"
 }
 case $cmd in

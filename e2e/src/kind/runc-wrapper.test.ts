@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,5 +71,13 @@ describe.skipIf(missing.length > 0)(missing.length ? `runc caps wrapper (skipped
     runWrapper(['--root', '/run/runc', 'delete', '--force', 'create']);
     expect(read('config.json')).toEqual(before);
     expect(args()).toEqual(['--root', '/run/runc', 'delete', '--force', 'create']);
+  });
+
+  it('fails without leaving a temporary file behind when the spec cannot be rewritten', () => {
+    const { runWrapper } = setUp();
+    const empty = mkdtempSync(join(dir, 'bundle-'));
+    expect(() => runWrapper(['create', '--bundle', empty, 'c1'])).toThrow();
+    expect(readdirSync(empty)).toEqual([]);
+    expect(existsSync(join(dir, 'args'))).toBe(false);
   });
 });
