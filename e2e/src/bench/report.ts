@@ -443,6 +443,7 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
         ['`BENCH_MEMORY_TTL_SECONDS`', 600, 'cache TTL in the memory run (both caches)'],
         ['`BENCH_MAX_SECONDS`', 900, 'the run is aborted (everything stopped) after this long'],
         ['`BENCH_DOCS_DIR`', '`docs/`', 'where to write the report; `none` to only print it'],
+        ['`BENCH_ONLY`', '(all)', '`raw`: run the raw verification section alone, print its rows, write nothing'],
       ],
     ),
     '',

@@ -27,6 +27,8 @@ export interface BenchSettings {
   maxSeconds: number;
   /** Where benchmarks.md and benchmarks.svg are written; `none` to write nothing. */
   docsDir: string | undefined;
+  /** `BENCH_ONLY=raw`: run the raw verification section alone (prints its rows, writes no docs). */
+  only: 'raw' | undefined;
 }
 
 function number(name: string, fallback: number, min: number, max: number): number {
@@ -35,6 +37,13 @@ function number(name: string, fallback: number, min: number, max: number): numbe
   const value = Number(raw);
   if (!Number.isFinite(value) || value < min || value > max) throw new Error(`${name}: expected a number from ${min} to ${max}, got "${raw}"`);
   return value;
+}
+
+function section(name: string): 'raw' | undefined {
+  const raw = process.env[name]?.trim();
+  if (!raw) return undefined;
+  if (raw !== 'raw') throw new Error(`${name}: the only section that runs alone is "raw", got "${raw}"`);
+  return raw;
 }
 
 export function loadSettings(defaultDocsDir: string): BenchSettings {
@@ -55,5 +64,6 @@ export function loadSettings(defaultDocsDir: string): BenchSettings {
     memoryCacheTtlSeconds: Math.round(number('BENCH_MEMORY_TTL_SECONDS', 600, 1, 3000)),
     maxSeconds: number('BENCH_MAX_SECONDS', 900, 30, 7200),
     docsDir: docs === 'none' ? undefined : docs || defaultDocsDir,
+    only: section('BENCH_ONLY'),
   };
 }

@@ -58,6 +58,29 @@ describe('identity model: claims → identity', () => {
     expect(code(() => identityFromClaims(claims({ claims: { 'kubernetes.io': undefined } }), [AUDIENCE]))).toBe('claim_invalid:kubernetes.io');
     expect(code(() => identityFromClaims(claims({ pod: { name: 'p', uid: '' } }), [AUDIENCE]))).toBe('claim_invalid:kubernetes.io');
   });
+
+  it('requires sub to name exactly the namespace and ServiceAccount of kubernetes.io, part by part', () => {
+    const withSub = (sub: unknown) => code(() => identityFromClaims(claims({ claims: { sub } }), [AUDIENCE]));
+    // kubernetes.io names namespace `api`, ServiceAccount `api`.
+    expect(withSub('system:serviceaccount:api:api')).toBe('accepted');
+    for (const sub of [
+      'system:serviceaccount:ap:iapi', // same length, the colon elsewhere
+      'system:serviceaccount:apia:pi', // same length, parts shifted the other way
+      'system:serviceaccount:api:apx', // same length, name differs in its last character
+      'system:serviceaccount:apx:api', // same length, namespace differs
+      'system:serviceaccount:api:api2',
+      'system:serviceaccount:api2:api',
+      'system:serviceaccounx:api:api',
+      'system:serviceaccount:api:api:api',
+      'system:serviceaccount:api',
+      'system:serviceaccount::api',
+      'system:serviceaccount:api:',
+      42,
+      undefined,
+    ]) {
+      expect(withSub(sub), String(sub)).toBe('claim_invalid:sub');
+    }
+  });
 });
 
 describe('identity model: binding rules, the same in both directions', () => {

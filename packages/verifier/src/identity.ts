@@ -79,6 +79,21 @@ export function parseServiceAccountUsername(username: string): { namespace: stri
   return match?.[1] && match[2] ? { namespace: match[1], name: match[2] } : undefined;
 }
 
+const USERNAME_PREFIX = 'system:serviceaccount:';
+
+// `username` is `system:serviceaccount:<namespace>:<name>` (a valid namespace and name contain no colon, so this is
+// the comparison of the parts that {@link parseServiceAccountUsername} yields, without allocating them).
+function isUsernameOf(username: string, namespace: string, name: string): boolean {
+  const nameAt = USERNAME_PREFIX.length + namespace.length + 1;
+  return (
+    username.length === nameAt + name.length &&
+    username.startsWith(USERNAME_PREFIX) &&
+    username.startsWith(namespace, USERNAME_PREFIX.length) &&
+    username.charCodeAt(nameAt - 1) === 58 /* : */ &&
+    username.endsWith(name)
+  );
+}
+
 /** The groups the API server puts a ServiceAccount in. */
 export function serviceAccountGroups(namespace: string): string[] {
   return ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'];
@@ -119,8 +134,8 @@ export function identityFromClaims(
   requirements: BindingRequirements = {},
 ): ServiceAccountIdentity {
   const sub = payload.sub;
-  const fromSub = typeof sub === 'string' ? parseServiceAccountUsername(sub) : undefined;
-  if (!fromSub) throw invalid('sub', 'sub is not system:serviceaccount:<namespace>:<name>');
+  // Only the form here (a test, no captures); the parts are compared below, once the kubernetes.io claim is valid.
+  if (typeof sub !== 'string' || !USERNAME.test(sub)) throw invalid('sub', 'sub is not system:serviceaccount:<namespace>:<name>');
 
   const k8s = payload['kubernetes.io'];
   if (!isObject(k8s)) throw invalid('kubernetes.io', 'the kubernetes.io claim is missing');
@@ -132,14 +147,14 @@ export function identityFromClaims(
   if (!serviceAccount || serviceAccount.name.length > 253 || !SUBDOMAIN.test(serviceAccount.name)) {
     throw invalid('kubernetes.io', 'kubernetes.io.serviceaccount is missing or malformed');
   }
-  if (fromSub.namespace !== namespace || fromSub.name !== serviceAccount.name) {
+  if (!isUsernameOf(sub, namespace, serviceAccount.name)) {
     throw invalid('sub', 'sub does not match kubernetes.io.namespace and kubernetes.io.serviceaccount.name');
   }
   const audiences = acceptedAudiences(configuredAudiences, payload.aud);
   if (audiences.length === 0) throw new KubeAuthError('audience_mismatch', 'the token is not meant for this audience', { claim: 'aud' });
 
   const identity: ServiceAccountIdentity = {
-    username: sub as string,
+    username: sub,
     namespace,
     serviceAccount,
     groups: serviceAccountGroups(namespace),

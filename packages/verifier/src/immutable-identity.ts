@@ -22,7 +22,12 @@ const MUTATORS = [
  * A Date whose setters throw: `Object.freeze` does not stop `setTime()` (a Date keeps its time in an internal slot),
  * and identities are shared between requests through the caches.
  */
-class ImmutableDate extends Date {}
+class ImmutableDate extends Date {
+  // Explicit: the implicit derived constructor forwards `...args`, which is slower.
+  constructor(time: number) {
+    super(time);
+  }
+}
 for (const name of MUTATORS) {
   Object.defineProperty(ImmutableDate.prototype, name, {
     value() {

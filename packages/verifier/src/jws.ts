@@ -10,7 +10,8 @@ import { KubeAuthError } from './errors.js';
  * goes through WebCrypto, which queues each check on the thread pool: four times the cost of the check itself).
  */
 export interface DecodedJws {
-  header: Record<string, unknown>;
+  /** Frozen: decoded headers are shared between tokens (see {@link decodeJws}). */
+  header: Readonly<Record<string, unknown>>;
   alg: string;
   payload: Record<string, unknown>;
   /** `<header>.<payload>`, the signed bytes (ASCII). */
@@ -19,14 +20,24 @@ export interface DecodedJws {
   signature: string;
 }
 
+interface DecodedHeader {
+  header: Readonly<Record<string, unknown>>;
+  alg: string;
+}
+
+// The tokens of one issuer share their header byte for byte (`{"alg":"RS256","kid":"…"}`), so a header is decoded and
+// checked once, not once per token. Keyed by the exact segment, a hit is what decoding would give; only headers that
+// passed every check are kept. Bounded in entries and size, and emptied when full: a flood of distinct headers costs
+// what it cost without the cache, plus O(bound) memory.
+const HEADER_CACHE_ENTRIES = 32;
+const HEADER_CACHE_MAX_CHARS = 512;
+const decodedHeaders = new Map<string, DecodedHeader>();
+
 /** Decodes a token whose shape (three base64url segments) is already checked. Throws `token_malformed`. */
 export function decodeJws(token: string): DecodedJws {
   const first = token.indexOf('.');
   const second = token.indexOf('.', first + 1);
-  const header = jsonSegment(token.slice(0, first), 'header');
-  const alg = header.alg;
-  if (typeof alg !== 'string' || alg === '') throw malformed('the header has no alg');
-  checkCritical(header);
+  const { header, alg } = decodeHeader(token.slice(0, first));
   return {
     header,
     alg,
@@ -34,6 +45,21 @@ export function decodeJws(token: string): DecodedJws {
     signingInput: token.slice(0, second),
     signature: token.slice(second + 1),
   };
+}
+
+function decodeHeader(segment: string): DecodedHeader {
+  const known = decodedHeaders.get(segment);
+  if (known !== undefined) return known;
+  const header = jsonSegment(segment, 'header');
+  const alg = header.alg;
+  if (typeof alg !== 'string' || alg === '') throw malformed('the header has no alg');
+  checkCritical(header);
+  const decoded: DecodedHeader = { header: Object.freeze(header), alg };
+  if (segment.length <= HEADER_CACHE_MAX_CHARS) {
+    if (decodedHeaders.size >= HEADER_CACHE_ENTRIES) decodedHeaders.clear();
+    decodedHeaders.set(segment, decoded);
+  }
+  return decoded;
 }
 
 // RFC 7515 §4.1.11: every name in `crit` must be understood. jose understands `b64` (RFC 7797) only, and a JWT with an
@@ -52,14 +78,33 @@ function checkCritical(header: Record<string, unknown>): void {
   if (!header.b64) throw malformed('a JWT must not use an unencoded payload');
 }
 
+// Decoding and verifying happen synchronously on the calling thread, so one scratch buffer per thread can hold the
+// decoded bytes: no Buffer (and no pool slab every few tokens) is allocated per token. Big enough for tokens of the
+// default size limit; a larger token takes the allocating path.
+const SCRATCH_BYTES = 16 * 1024;
+const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+
+// A plain Uint8Array view costs a third of `Buffer#subarray` (which constructs a Buffer subclass).
+function scratchView(start: number, length: number): Uint8Array {
+  return new Uint8Array(scratch.buffer, scratch.byteOffset + start, length);
+}
+
 function jsonSegment(segment: string, what: string): Record<string, unknown> {
-  const bytes = decodeSegment(segment, what);
+  checkBase64Length(segment, what);
   // jose decodes with a fatal TextDecoder, which also drops a leading byte-order mark.
-  if (!isUtf8(bytes)) throw malformed(`the ${what} is not UTF-8`);
-  const start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let text: string;
+  if (segment.length <= SCRATCH_BYTES) {
+    const length = scratch.write(segment, 0, 'base64url');
+    if (!isUtf8(scratchView(0, length))) throw malformed(`the ${what} is not UTF-8`);
+    text = scratch.toString('utf8', hasByteOrderMark(scratch, length) ? 3 : 0, length);
+  } else {
+    const bytes = Buffer.from(segment, 'base64url');
+    if (!isUtf8(bytes)) throw malformed(`the ${what} is not UTF-8`);
+    text = bytes.toString('utf8', hasByteOrderMark(bytes, bytes.length) ? 3 : 0);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString('utf8', start));
+    value = JSON.parse(text);
   } catch (cause) {
     throw new KubeAuthError('token_malformed', `the ${what} is not JSON`, { cause });
   }
@@ -67,11 +112,14 @@ function jsonSegment(segment: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function decodeSegment(segment: string, what: string): Buffer {
+function hasByteOrderMark(bytes: Buffer, length: number): boolean {
+  return length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+}
+
+function checkBase64Length(segment: string, what: string): void {
   // Base64 cannot end with a lone character (Node's decoder ignores it; WebCrypto's and jose's refuse it): refusing it
   // keeps one token one meaning.
   if (segment.length % 4 === 1) throw malformed(`the ${what} is not valid base64url`);
-  return Buffer.from(segment, 'base64url');
 }
 
 function malformed(message: string): KubeAuthError {
@@ -133,9 +181,21 @@ export function importVerificationKey(jwk: JWK, alg: string, imported?: KeyObjec
 
 /** Checks the signature of a decoded JWS. Throws `token_malformed` for an undecodable signature, else returns the verdict. */
 export function verifySignature(jws: DecodedJws, key: SignatureKey): boolean {
-  const signature = decodeSegment(jws.signature, 'signature');
+  const { signingInput, signature } = jws;
+  checkBase64Length(signature, 'signature');
+  let data: Uint8Array;
+  let signatureBytes: Uint8Array;
+  if (signingInput.length + signature.length <= SCRATCH_BYTES) {
+    const dataLength = scratch.write(signingInput, 0, 'latin1');
+    const signatureLength = scratch.write(signature, dataLength, 'base64url');
+    data = scratchView(0, dataLength);
+    signatureBytes = scratchView(dataLength, signatureLength);
+  } else {
+    data = Buffer.from(signingInput, 'latin1');
+    signatureBytes = Buffer.from(signature, 'base64url');
+  }
   try {
-    return verify(key.digest, Buffer.from(jws.signingInput, 'latin1'), key.key, signature);
+    return verify(key.digest, data, key.key, signatureBytes);
   } catch {
     // A signature of the wrong length for the key, for instance: not a valid signature.
     return false;

@@ -182,8 +182,10 @@ export class LocalVerifier {
  * holds the two to one verdict): presence of iss, aud, sub, iat, exp; iss and aud; numeric times; nbf and exp with
  * leeway. A missing aud is `audience_mismatch` (a token minted for no audience is not meant for ours).
  */
+const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'iat', 'exp'] as const;
+
 function checkRegisteredClaims(payload: Record<string, unknown>, issuer: string, audiences: string[], now: number, leeway: number): void {
-  for (const claim of ['iss', 'aud', 'sub', 'iat', 'exp'] as const) {
+  for (const claim of REQUIRED_CLAIMS) {
     if (!Object.hasOwn(payload, claim)) {
       throw new KubeAuthError(claim === 'aud' ? 'audience_mismatch' : 'claim_invalid', `missing required "${claim}" claim`, { claim });
     }
