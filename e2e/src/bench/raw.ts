@@ -55,8 +55,9 @@ const ES256_FLOOR = 'crypto.verify ES256 (floor)';
 
 /**
  * Verification cost on one core, in this process, warm: the same real RS256 token from the API server, verified N
- * times in a row by each path. Rounds are interleaved (op A, B, C, then again) so that noise from other processes on
- * the machine spreads over all of them; the fastest round is reported (noise only ever slows a round down).
+ * times in a row by each path. Rounds are interleaved (op A, B, C, then C, B, A) so that noise from other processes on
+ * the machine, and the garbage one op leaves for the next to collect, spread over all of them; the fastest round is
+ * reported for every op alike (noise only ever slows a round down).
  */
 export async function rawVerification(options: RawOptions): Promise<RawResult[]> {
   const { token, jwk, issuer } = options;
@@ -190,7 +191,7 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
 
   const rounds = new Map<string, { ops: number[]; n: number }>(ops.map((op) => [op.name, { ops: [], n: 0 }]));
   for (let r = 0; r < options.rounds; r++) {
-    for (const op of ops) {
+    for (const op of r % 2 === 0 ? ops : [...ops].reverse()) {
       const result = await measure(op, options.iterations, options.maxRoundMs);
       const entry = rounds.get(op.name) as { ops: number[]; n: number };
       entry.ops.push(result.ops);
