@@ -11,6 +11,7 @@
  * - two views of one caller agree: {@link sameCaller}.
  */
 import { KubeAuthError } from './errors.js';
+import { immutableDateAt } from './immutable-identity.js';
 
 /** A Kubernetes object reference carried in a token: a name and the uid of the object it was bound to. */
 export interface BoundObject {
@@ -257,8 +258,9 @@ export function sameCaller(a: ServiceAccountIdentity, b: ServiceAccountIdentity)
 
 function addTokenFacts(identity: ServiceAccountIdentity, payload: Record<string, unknown>): void {
   if (typeof payload.iss === 'string') identity.issuer = payload.iss;
-  if (typeof payload.iat === 'number') identity.issuedAt = new Date(payload.iat * 1000);
-  if (typeof payload.exp === 'number') identity.expiresAt = new Date(payload.exp * 1000);
+  // Immutable from the start: identities are frozen before they are handed out, and a plain Date would be copied then.
+  if (typeof payload.iat === 'number') identity.issuedAt = immutableDateAt(payload.iat * 1000);
+  if (typeof payload.exp === 'number') identity.expiresAt = immutableDateAt(payload.exp * 1000);
 }
 
 function pair(name: string | undefined, uid: string | undefined): BoundObject | undefined {

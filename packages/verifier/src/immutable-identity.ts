@@ -37,9 +37,14 @@ for (const name of MUTATORS) {
 }
 Object.freeze(ImmutableDate.prototype);
 
+/** A frozen Date whose setters throw, at `time` (ms since the epoch). */
+export function immutableDateAt(time: number): Date {
+  return Object.freeze(new ImmutableDate(time));
+}
+
 function immutableDate(date: Date | undefined): Date | undefined {
   if (date === undefined || date instanceof ImmutableDate) return date;
-  return Object.freeze(new ImmutableDate(date.getTime()));
+  return immutableDateAt(date.getTime());
 }
 
 /**
