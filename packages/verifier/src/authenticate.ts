@@ -135,7 +135,7 @@ export function decisionEvent(outcome: AuthOutcome, method: string, path: string
     : { outcome: 'rejected', reason: outcome.error.code, method, path, durationMs: performance.now() - started };
   const identity = outcome.allowed ? outcome.result.identity : outcome.identity;
   if (identity) event.identity = identity;
-  // The hash is the one the caches computed (a CheckedToken hashes at most once).
-  if (token) event.tokenHash = token.hash;
+  // The hash is the one the caches computed (a CheckedToken hashes at most once); a malformed value is not a token.
+  if (token && !token.malformed) event.tokenHash = token.hash;
   return event;
 }

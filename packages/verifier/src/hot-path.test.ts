@@ -157,6 +157,63 @@ describe('RequestAuthenticator: the synchronous fast path', () => {
   });
 });
 
+describe('shape check deferred past the cache lookup', () => {
+  it('serves a cached token without re-checking its shape, and refuses every altered spelling of it as before', async () => {
+    const { local } = await setup();
+    const token = await signToken(rsa);
+    const reasons: Array<[string, string | undefined]> = [];
+    const app = express();
+    app.get(
+      '/',
+      kubeAuth({
+        verifier: new ServiceAccountVerifier({ mode: 'local', local }),
+        policy: new Policy({ allow: ['api:api'] }),
+        onDecision: (event) => reasons.push([event.reason, event.tokenHash]),
+      }),
+      (_req, res) => res.send('ok'),
+    );
+    await request(app).get('/').set('Authorization', `Bearer ${token}`).expect(200); // now cached
+    // A repeat caller reads only the hash: the shape check (value) is never run for a hit.
+    const descriptor = Object.getOwnPropertyDescriptor(CheckedToken.prototype, 'value') as PropertyDescriptor;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this)
+    const original = descriptor.get as () => string;
+    let shapeChecks = 0;
+    Object.defineProperty(CheckedToken.prototype, 'value', {
+      configurable: true,
+      get(this: CheckedToken) {
+        shapeChecks++;
+        return original.call(this);
+      },
+    });
+    try {
+      await request(app).get('/').set('Authorization', `bearer   ${token}`).expect(200);
+      expect(shapeChecks).toBe(0);
+      // The cached token's string with anything added or changed is another token: not a hit, and refused for its
+      // shape exactly as the eager check refused it.
+      for (const altered of [`${token}=`, `${token}.`, `${token}.x`, `${token.slice(0, 20)}!${token.slice(21)}`, `${token}%20`]) {
+        const res = await request(app).get('/').set('Authorization', `Bearer ${altered}`).expect(401);
+        expect((res.body as { reason: string }).reason).toBe('token_malformed');
+      }
+      expect(shapeChecks).toBeGreaterThan(0);
+    } finally {
+      Object.defineProperty(CheckedToken.prototype, 'value', descriptor);
+    }
+    // Refusals for shape name no token hash (a malformed value is not a token); the accepted ones do.
+    expect(reasons.slice(0, 2).every(([reason, hash]) => reason === 'identity_allowed' && typeof hash === 'string')).toBe(true);
+    expect(reasons.slice(2)).toEqual(Array.from({ length: 5 }, () => ['token_malformed', undefined]));
+  });
+
+  it('checks the cheap things up front: two headers, a wrong scheme, an oversized token', () => {
+    expect(() => CheckedToken.fromHeader(['Bearer a.b.c', 'Bearer a.b.c'], 'bearer')).toThrow(/more than one/);
+    expect(() => CheckedToken.fromHeader('Basic a.b.c', 'bearer')).toThrow();
+    expect(() => CheckedToken.fromHeader(`Bearer ${'a'.repeat(50)}.b.c`, 'bearer', 40)).toThrow();
+    // Deferred: the value is checked on first read, and a malformed one says so.
+    const deferred = CheckedToken.fromHeader('Bearer not a jws', 'bearer');
+    expect(() => deferred.value).toThrow(/compact JWS|Bearer/);
+    expect(deferred.malformed).toBe(true);
+  });
+});
+
 describe('TokenReview cache: rejections bounded apart from successes', () => {
   it('keeps the valid caller cached under a flood of distinct rejected tokens', async () => {
     const client = new FakeTokenReviewClient();

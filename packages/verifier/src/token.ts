@@ -10,6 +10,9 @@ export const DEFAULT_MAX_TOKEN_BYTES = 8192;
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 // A compact JWS: three base64url segments. No padding, no whitespace, nothing else.
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// Both at once, for the usual case: one pass over the header instead of two (each is ~1 µs on a 1 KiB token). What it
+// accepts is exactly what BEARER then COMPACT_JWS accept; anything else takes the two-step path for its reason code.
+const BEARER_COMPACT_JWS = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 
 /**
  * Takes the token out of a header value. Throws `token_missing` when there is none, `token_malformed` when the value
@@ -29,6 +32,8 @@ export function extractToken(
   if (headerValue.length > maxBytes + 16) throw new KubeAuthError('token_too_large');
   let token: string;
   if (scheme === 'bearer') {
+    const fast = BEARER_COMPACT_JWS.exec(headerValue)?.[1];
+    if (fast !== undefined && fast.length <= maxBytes) return fast;
     const match = BEARER.exec(headerValue);
     if (!match?.[1]) {
       if (/^Bearer\s*$/i.test(headerValue)) throw new KubeAuthError('token_missing', 'Bearer scheme without a token');
