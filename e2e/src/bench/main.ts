@@ -8,10 +8,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LocalVerifier, Policy, ServiceAccountVerifier } from '@kube-service-auth/verifier';
 import { ControlPlane } from '../control-plane/control-plane.js';
 import { setUpCluster } from './fixture.js';
 import { forgedFloodSection } from './forged.js';
 import { AUDIENCE, type AuthConfig } from './protocol.js';
+import { adapterCost } from './adapter-cost.js';
 import { rawVerification } from './raw.js';
 import { chart, markdown, targets, type BenchResults } from './report.js';
 import { apiLoadSection, floodSection, fmt, httpSection, memorySection, type HttpConfig } from './sections.js';
@@ -33,6 +35,19 @@ function cpuModel(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** A local-mode verifier for in-process measurements, as the bench server builds it (cache 10 s). */
+async function warmLocal(fixture: Awaited<ReturnType<typeof setUpCluster>>): Promise<LocalVerifier> {
+  const local = new LocalVerifier({
+    issuers: [fixture.issuer],
+    audience: AUDIENCE,
+    fetch: fixture.fetch,
+    requirePodBinding: true,
+    cacheTtlSeconds: 10,
+  });
+  await local.warm();
+  return local;
 }
 
 async function main(): Promise<void> {
@@ -68,6 +83,14 @@ async function main(): Promise<void> {
       return;
     }
 
+    log('1a. per-request CPU of each adapter alone (in process)');
+    const alone = adapterCost({
+      verifier: new ServiceAccountVerifier({ mode: 'local', local: await warmLocal(fixture) }),
+      policy: new Policy({ allow: ['system:serviceaccount:api:*'] }),
+      token: fixture.callerTokens[0] as string,
+    });
+    for (const r of alone) log(`  ${r.label.padEnd(44)} ${fmt(r.nanos, 0).padStart(7)} ns/request${r.addedNanos === undefined ? '' : ` (added ${fmt(r.addedNanos, 0)} ns)`}`);
+
     log('1. HTTP throughput and latency');
     // express-oauth2-jwt-bearer cannot authenticate to the API server's JWKS endpoint: it gets a loopback copy.
     oauth2Keys = await KeyServer.start(fixture.jwks);
@@ -86,8 +109,11 @@ async function main(): Promise<void> {
     const oauth2: AuthConfig = { kind: 'oauth2', issuer: fixture.issuer, audience: AUDIENCE, jwksUri: oauth2Keys.url };
     const configs: HttpConfig[] = [
       { id: 'none', label: 'no auth', kind: 'baseline', auth: { kind: 'none' }, tokens: one },
-      { id: 'control', label: 'no auth, empty async middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: true }, tokens: one },
+      { id: 'none-aa', label: 'no auth again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens: one, baseline: 'none' },
+      { id: 'control-sync', label: 'no auth, empty sync middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: 'sync' }, tokens: one },
+      { id: 'control', label: 'no auth, empty async middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: 'async' }, tokens: one },
       { id: 'local', label: 'kubeAuth, local mode', kind: 'ours', auth: local(10), tokens: one },
+      { id: 'local-timed', label: 'kubeAuth, local mode, timed', kind: 'ours', auth: { ...local(10), timeMiddleware: true } as AuthConfig, tokens: one },
       { id: 'oauth2', label: 'express-oauth2-jwt-bearer', kind: 'peer', auth: oauth2, tokens: one },
       { id: 'local-nocache', label: 'kubeAuth, local mode, cache off', kind: 'ours', auth: local(0), tokens: one },
       { id: 'tokenreview', label: 'kubeAuth, TokenReview mode, warm cache', kind: 'ours', auth: tokenReview, tokens: one },
@@ -95,15 +121,17 @@ async function main(): Promise<void> {
       { id: 'oauth2-100', label: 'express-oauth2-jwt-bearer, 100 callers', kind: 'peer', auth: oauth2, tokens: all },
       { id: 'tokenreview-100', label: 'kubeAuth, TokenReview mode, 100 callers', kind: 'ours', auth: tokenReview, tokens: all },
     ];
-    const http = await httpSection(configs, settings, log);
+    const { rows: http, method: httpMethod } = await httpSection(configs, settings, log);
     const oauth2JwksFetches = oauth2Keys.requests;
 
     log('1b. fastify plugin and gRPC interceptor');
-    const adapters = await httpSection(
+    const { rows: adapters } = await httpSection(
       [
         { id: 'fastify-none', label: 'fastify, no auth', kind: 'baseline', auth: { kind: 'none' }, tokens: one, transport: 'fastify' },
+        { id: 'fastify-aa', label: 'fastify, no auth again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens: one, transport: 'fastify', baseline: 'fastify-none' },
         { id: 'fastify-local', label: 'fastify plugin, local mode', kind: 'ours', auth: local(10), tokens: one, transport: 'fastify' },
         { id: 'grpc-none', label: 'gRPC unary, no interceptor', kind: 'baseline', auth: { kind: 'none' }, tokens: one, transport: 'grpc' },
+        { id: 'grpc-aa', label: 'gRPC unary, no interceptor again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens: one, transport: 'grpc', baseline: 'grpc-none' },
         { id: 'grpc-local', label: 'gRPC unary, kubeAuthInterceptor, local mode', kind: 'ours', auth: local(10), tokens: one, transport: 'grpc' },
       ],
       settings,
@@ -140,7 +168,9 @@ async function main(): Promise<void> {
         durationSeconds: (performance.now() - t0) / 1000,
       },
       settings,
+      httpMethod,
       http,
+      alone,
       adapters,
       oauth2JwksFetches,
       raw,

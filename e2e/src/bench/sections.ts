@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Fixture } from './fixture.js';
 import { primeGrpc, runGrpcLoad } from './grpc-load.js';
 import { combine, runLoad, type LoadResult } from './load.js';
-import type { AuthConfig, ServerStats, Transport } from './protocol.js';
+import { MIDDLEWARE_BUCKET_MICROS, type AuthConfig, type ServerStats, type Transport } from './protocol.js';
+import { pin, planPinning } from './pinning.js';
 import { ServerProcess } from './server-process.js';
 import type { BenchSettings } from './settings.js';
 import { payloadOf } from '../support/jwt.js';
@@ -41,70 +42,235 @@ export interface HttpConfig {
   tokens: readonly string[];
   /** Default express. */
   transport?: Transport;
+  /** The configuration this one is compared with, round by round. Default: the first baseline of its transport. */
+  baseline?: string;
+}
+
+/** A figure measured once per round: the median of the rounds, the lowest and highest, and every value. */
+export interface Spread {
+  median: number;
+  low: number;
+  high: number;
+  values: number[];
 }
 
 export interface HttpRow extends HttpConfig {
-  /** All passes together. */
+  /** All rounds together. */
   load: LoadResult;
-  /** req/s of each pass. */
+  /** req/s of each round. */
   passes: number[];
+  /** Server CPU µs per response of each round. */
+  cpuPerPass: number[];
   /**
-   * CPU time the server process spent per response (all its threads), in µs: much less sensitive than req/s to other
-   * work on the machine, since time waiting for a core is not counted.
+   * CPU time the server process spent per response (all its threads), in µs, over all rounds: much less sensitive
+   * than req/s to other work on the machine, since time waiting for a core is not counted.
    */
   cpuMicrosPerRequest: number;
+  /** The configuration compared with (absent for the baseline itself). */
+  baselineId?: string;
+  /** req/s of this configuration over its baseline's, per round (the two ran one after the other). */
+  ratio?: Spread;
+  /** Server CPU µs per request added over the baseline, per round. */
+  cpuAdded?: Spread;
+  /** `timeMiddleware`: µs per request inside the middleware up to its next(), in situ under load: mean, and median. */
+  middlewareMicros?: number;
+  middlewareMedianMicros?: number;
   /** API-server work during the measured runs. */
   tokenReviews: number;
   jwksFetches: number;
 }
 
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  const median = n === 0 ? NaN : n % 2 ? (sorted[(n - 1) / 2] as number) : ((sorted[n / 2 - 1] as number) + (sorted[n / 2] as number)) / 2;
+  return { median, low: sorted[0] ?? NaN, high: sorted[n - 1] ?? NaN, values: [...values] };
+}
+
+/** How the HTTP section was measured, for the report. */
+export interface HttpMethod {
+  rounds: number;
+  secondsPerRound: number;
+  warmupSeconds: number;
+  /**
+   * `paired`: each configuration runs at the same time as its baseline, both servers on the same core, so that
+   * whatever else the machine does hits both alike; `sequential`: one configuration at a time.
+   */
+  mode: 'paired' | 'sequential';
+  /** CPUs of the server children and of the load generator, when pinned. */
+  pinning?: { server: string; load: string };
+}
+
+/** One measured run of one server. */
+interface Window {
+  load: LoadResult;
+  cpuMicros: number;
+  tokenReviews: number;
+  jwksFetches: number;
+  middlewareMicros: number;
+  middlewareCalls: number;
+  middlewareHistogram: number[];
+}
+
 /**
- * Runs every configuration in `settings.passes` passes, every other pass in reverse order, so that drift over the run
- * (other work on the machine) is shared out instead of landing on whichever configuration ran last.
+ * Every configuration gets its own server process, started once, primed (one request per token, answer checked) and
+ * warmed up. Then `settings.passes` short rounds go over the configurations, every other round in reverse order. In
+ * `paired` mode (the default; `BENCH_PAIRED=0` for sequential) each configuration runs **at the same time as its
+ * baseline**, both servers pinned to the same core and each driven by its own connections: whatever else the machine
+ * does in that window hits both alike, so their ratio of throughput is the inverse ratio of their cost per request
+ * on that core, and their CPU per request is read over the same window. The server's CPU time is read over IPC right
+ * before and right after each measured run, so warm-up and priming are not in it. Ratios and CPU deltas are taken per
+ * window, and reported as the median with the lowest and highest window: an A/A configuration (the baseline measured
+ * again as a second server) gives the method's own noise floor. Servers are pinned to one core and the load generator
+ * to another when {@link planPinning} allows.
  */
-export async function httpSection(configs: HttpConfig[], settings: BenchSettings, log: Log): Promise<HttpRow[]> {
-  type Runs = { loads: LoadResult[]; tokenReviews: number; jwksFetches: number; cpuMicros: number };
-  const runs = new Map<string, Runs>(configs.map((c) => [c.id, { loads: [], tokenReviews: 0, jwksFetches: 0, cpuMicros: 0 }]));
+export async function httpSection(configs: HttpConfig[], settings: BenchSettings, log: Log): Promise<{ rows: HttpRow[]; method: HttpMethod }> {
+  const windows = new Map<string, Window[]>(configs.map((c) => [c.id, []]));
+  // Per configuration and window: its baseline's figures in the same window (paired) or the same round (sequential).
+  const against = new Map<string, Array<{ rps: number; cpu: number }>>(configs.map((c) => [c.id, []]));
   const seconds = settings.seconds / settings.passes;
-  for (let pass = 0; pass < settings.passes; pass++) {
-    log(`  pass ${pass + 1}/${settings.passes}, ${seconds} s per configuration`);
-    for (const config of pass % 2 === 0 ? configs : [...configs].reverse()) {
-      const entry = runs.get(config.id) as Runs;
-      await withServer(config.auth, async (server) => {
-        const grpc = config.transport === 'grpc';
-        const address = `127.0.0.1:${server.port}`;
-        const load_ = (durationSeconds: number) =>
-          grpc
-            ? runGrpcLoad({ address, tokens: config.tokens, connections: settings.connections, durationSeconds })
-            : runLoad({ url: server.url, tokens: config.tokens, connections: settings.connections, durationSeconds });
-        if (grpc) await primeGrpc(address, config.tokens);
-        else await prime(server.url, config.tokens, 200);
-        if (settings.warmupSeconds > 0) await load_(settings.warmupSeconds);
-        const before = await server.stats();
-        const load = await load_(seconds);
-        const after = await server.stats();
-        entry.loads.push(load);
-        entry.tokenReviews += after.tokenReviews - before.tokenReviews;
-        entry.jwksFetches += after.jwksFetches - before.jwksFetches;
-        entry.cpuMicros += after.cpuMicros - before.cpuMicros;
-        log(
-          `    ${config.label.padEnd(42)} ${fmt(load.rps, 0).padStart(7)} req/s  p50 ${fmt(load.latency.p50, 2)} ms  p99 ${fmt(load.latency.p99, 2)} ms` +
-            `  ${fmt((after.cpuMicros - before.cpuMicros) / load.responses, 1)} µs CPU/req  non-200 ${load.responses - load.ok}  errors ${load.errors}`,
-        );
-      }, config.transport);
+  const mode = settings.paired ? 'paired' : 'sequential';
+  const pinning = planPinning();
+  const servers = new Map<string, ServerProcess>();
+  const baseOf = (config: HttpConfig): HttpConfig | undefined => {
+    const base = config.baseline
+      ? configs.find((c) => c.id === config.baseline)
+      : configs.find((c) => c.kind === 'baseline' && (c.transport ?? 'express') === (config.transport ?? 'express'));
+    return base === config ? undefined : base;
+  };
+  const loadOf = (config: HttpConfig, durationSeconds: number) => {
+    const server = servers.get(config.id) as ServerProcess;
+    const address = `127.0.0.1:${server.port}`;
+    return config.transport === 'grpc'
+      ? runGrpcLoad({ address, tokens: config.tokens, connections: settings.connections, durationSeconds })
+      : runLoad({ url: server.url, tokens: config.tokens, connections: settings.connections, durationSeconds });
+  };
+  /** Runs the configurations at the same time, each on its own server, and reads each server's counters around it. */
+  const measure = async (together: HttpConfig[]): Promise<Window[]> => {
+    const list = together.map((c) => servers.get(c.id) as ServerProcess);
+    const before = await Promise.all(list.map((s) => s.stats()));
+    const loads = await Promise.all(together.map((c) => loadOf(c, seconds)));
+    const after = await Promise.all(list.map((s) => s.stats()));
+    return together.map((_, i) => {
+      const b = before[i] as ServerStats;
+      const a = after[i] as ServerStats;
+      return {
+        load: loads[i] as LoadResult,
+        cpuMicros: a.cpuMicros - b.cpuMicros,
+        tokenReviews: a.tokenReviews - b.tokenReviews,
+        jwksFetches: a.jwksFetches - b.jwksFetches,
+        middlewareMicros: a.middlewareMicros - b.middlewareMicros,
+        middlewareCalls: a.middlewareCalls - b.middlewareCalls,
+        middlewareHistogram: a.middlewareHistogram.map((n, k) => n - (b.middlewareHistogram[k] ?? 0)),
+      };
+    });
+  };
+  const perRequest = (w: Window) => w.cpuMicros / w.load.responses;
+  const twins = new Map<string, HttpConfig>();
+  const twinOf = (config: HttpConfig, base: HttpConfig): HttpConfig => {
+    let twin = twins.get(config.id);
+    if (!twin) {
+      twin = { ...base, id: `${base.id}|${config.id}` };
+      twins.set(config.id, twin);
     }
+    return twin;
+  };
+  const brief = (c: HttpConfig, w: Window) => `${c.id} ${fmt(w.load.rps, 0)}/s ${fmt(perRequest(w), 1)} µs`;
+  try {
+    if (pinning && !pin(process.pid, pinning.load)) throw new Error(`could not pin the load generator to CPU ${pinning.load}`);
+    if (pinning) log(`  server processes pinned to CPU ${pinning.server}, the load generator (this process) to CPU ${pinning.load}`);
+    // Paired: every configuration gets a twin of its baseline, used only beside it, so that both servers have the same
+    // history (idle while the others run, then busy together); one baseline shared by all would always be the warmer.
+    const toStart = mode === 'paired' ? configs.flatMap((c) => { const base = baseOf(c); return base ? [c, twinOf(c, base)] : []; }) : configs;
+    // Started a few at a time (start-up is module loading, nothing measured); primed and warmed up one by one.
+    for (let i = 0; i < toStart.length; i += 4) {
+      const batch = toStart.slice(i, i + 4);
+      const started = await Promise.allSettled(batch.map((c) => ServerProcess.start(c.auth, undefined, undefined, c.transport, pinning?.server)));
+      started.forEach((r, k) => {
+        if (r.status === 'fulfilled') servers.set((batch[k] as HttpConfig).id, r.value);
+      });
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+    for (const config of toStart) {
+      const server = servers.get(config.id) as ServerProcess;
+      if (config.transport === 'grpc') await primeGrpc(`127.0.0.1:${server.port}`, config.tokens);
+      else await prime(server.url, config.tokens, 200);
+      if (settings.warmupSeconds > 0) await loadOf(config, settings.warmupSeconds);
+    }
+    for (let pass = 0; pass < settings.passes; pass++) {
+      const line: string[] = [];
+      const order = pass % 2 === 0 ? configs : [...configs].reverse();
+      if (mode === 'paired') {
+        for (const config of order) {
+          const base = baseOf(config);
+          if (!base) continue;
+          const [mine, theirs] = (await measure([config, twinOf(config, base)])) as [Window, Window];
+          (windows.get(config.id) as Window[]).push(mine);
+          (windows.get(base.id) as Window[]).push(theirs);
+          (against.get(config.id) as Array<{ rps: number; cpu: number }>).push({ rps: theirs.load.rps, cpu: perRequest(theirs) });
+          line.push(`${brief(config, mine)} ∥ ${fmt(theirs.load.rps, 0)}/s ${fmt(perRequest(theirs), 1)} µs`);
+        }
+      } else {
+        const round = new Map<string, Window>();
+        for (const config of order) {
+          const [w] = (await measure([config])) as [Window];
+          round.set(config.id, w);
+          (windows.get(config.id) as Window[]).push(w);
+          line.push(brief(config, w));
+        }
+        for (const config of configs) {
+          const base = baseOf(config);
+          const w = base && round.get(base.id);
+          if (w) (against.get(config.id) as Array<{ rps: number; cpu: number }>).push({ rps: w.load.rps, cpu: perRequest(w) });
+        }
+      }
+      log(`  round ${pass + 1}/${settings.passes} (${mode}, ${fmt(seconds, 2)} s each): ${line.join(' · ')}`);
+    }
+  } finally {
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+    if (pinning) pin(process.pid, pinning.original);
   }
-  return configs.map((config) => {
-    const entry = runs.get(config.id) as Runs;
+  const rows = configs.map((config): HttpRow => {
+    const ws = windows.get(config.id) as Window[];
+    const sum = (f: (w: Window) => number) => ws.reduce((total, w) => total + f(w), 0);
+    const calls = sum((w) => w.middlewareCalls);
+    const histogram = ws.reduce<number[]>((total, w) => w.middlewareHistogram.map((n, k) => n + (total[k] ?? 0)), []);
+    const base = baseOf(config);
+    const paired = against.get(config.id) as Array<{ rps: number; cpu: number }>;
     return {
       ...config,
-      load: combine(entry.loads),
-      passes: entry.loads.map((l) => l.rps),
-      cpuMicrosPerRequest: entry.cpuMicros / entry.loads.reduce((sum, l) => sum + l.responses, 0),
-      tokenReviews: entry.tokenReviews,
-      jwksFetches: entry.jwksFetches,
+      load: combine(ws.map((w) => w.load)),
+      passes: ws.map((w) => w.load.rps),
+      cpuPerPass: ws.map(perRequest),
+      cpuMicrosPerRequest: sum((w) => w.cpuMicros) / sum((w) => w.load.responses),
+      middlewareMicros: calls > 0 ? sum((w) => w.middlewareMicros) / calls : undefined,
+      middlewareMedianMicros: calls > 0 ? histogramMedian(histogram, calls) : undefined,
+      tokenReviews: sum((w) => w.tokenReviews),
+      jwksFetches: sum((w) => w.jwksFetches),
+      ...(base && paired.length > 0
+        ? {
+            baselineId: base.id,
+            ratio: spread(ws.map((w, i) => w.load.rps / (paired[i] as { rps: number }).rps)),
+            cpuAdded: spread(ws.map((w, i) => perRequest(w) - (paired[i] as { cpu: number }).cpu)),
+          }
+        : {}),
     };
   });
+  return {
+    rows,
+    method: { rounds: settings.passes, secondsPerRound: seconds, warmupSeconds: settings.warmupSeconds, mode, pinning: pinning && { server: pinning.server, load: pinning.load } },
+  };
+}
+
+/** The median of the timed middleware calls, from the server's histogram (buckets of {@link MIDDLEWARE_BUCKET_MICROS}). */
+function histogramMedian(histogram: readonly number[], calls: number): number {
+  let seen = 0;
+  for (let k = 0; k < histogram.length; k++) {
+    seen += histogram[k] as number;
+    if (seen * 2 >= calls) return (k + 0.5) * MIDDLEWARE_BUCKET_MICROS;
+  }
+  return NaN;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { onProcessExit } from '../control-plane/processes.js';
+import { pin } from './pinning.js';
 import type { AuthConfig, ChildMessage, ParentMessage, ServerStats, Transport } from './protocol.js';
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./server.js', import.meta.url));
@@ -29,9 +30,16 @@ export class ServerProcess {
     });
   }
 
-  /** `execArgv` adds Node options to the child, e.g. `--cpu-prof` (the profile is written when {@link stop} ends it). */
-  static async start(auth: AuthConfig, timeoutMs = 30_000, execArgv: readonly string[] = [], transport: Transport = 'express'): Promise<ServerProcess> {
+  /**
+   * `execArgv` adds Node options to the child, e.g. `--cpu-prof` (the profile is written when {@link stop} ends it);
+   * `cpus` pins all its threads to those CPUs (`taskset -c` list) before it starts serving.
+   */
+  static async start(auth: AuthConfig, timeoutMs = 30_000, execArgv: readonly string[] = [], transport: Transport = 'express', cpus?: string): Promise<ServerProcess> {
     const child = fork(SERVER_SCRIPT, [], { execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    if (cpus !== undefined && child.pid !== undefined && !pin(child.pid, cpus)) {
+      child.kill('SIGKILL');
+      throw new Error(`could not pin the bench server to CPU ${cpus}`);
+    }
     const unregister = onProcessExit(() => child.kill('SIGKILL'));
     try {
       let timer: NodeJS.Timeout | undefined;

@@ -22,9 +22,9 @@ import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
 import Fastify from 'fastify';
 import { startEchoServer } from '../cases/grpc-echo.js';
 import { payloadOf } from '../support/jwt.js';
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type NextFunction, type RequestHandler } from 'express';
 import { auth as oauth2Auth } from 'express-oauth2-jwt-bearer';
-import { AUDIENCE, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats, type Transport } from './protocol.js';
+import { AUDIENCE, MIDDLEWARE_BUCKET_MICROS, MIDDLEWARE_BUCKETS, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats, type Transport } from './protocol.js';
 
 const send = (message: ChildMessage) => process.send?.(message);
 
@@ -110,14 +110,27 @@ async function verifierFor(config: Extract<AuthConfig, { kind: 'local' | 'tokenr
 async function authMiddleware(config: AuthConfig): Promise<RequestHandler | undefined> {
   switch (config.kind) {
     case 'none':
-      if (!config.emptyMiddleware) return undefined;
+      if (config.emptyMiddleware === 'sync') return (_req, _res, next) => next();
+      if (config.emptyMiddleware !== 'async') return undefined;
       return async (_req, _res, next) => {
         await Promise.resolve();
         next();
       };
     case 'local':
-    case 'tokenreview':
-      return kubeAuth({ policy, ...(await verifierFor(config)) });
+    case 'tokenreview': {
+      const middleware = kubeAuth({ policy, ...(await verifierFor(config)) });
+      if (config.kind !== 'local' || !config.timeMiddleware) return middleware;
+      return (req, res, next) => {
+        const t0 = performance.now();
+        middleware(req, res, ((err?: unknown) => {
+          const micros = (performance.now() - t0) * 1000;
+          middlewareMicros += micros;
+          middlewareCalls++;
+          (middlewareHistogram[Math.min(MIDDLEWARE_BUCKETS - 1, Math.floor(micros / MIDDLEWARE_BUCKET_MICROS))] as number)++;
+          next(err);
+        }) as NextFunction);
+      };
+    }
     case 'oauth2':
       // It cannot send a bearer token to fetch the key set, so jwksUri is a loopback copy of the API server's JWKS.
       return oauth2Auth({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUri, tokenSigningAlg: 'RS256' });
@@ -126,6 +139,9 @@ async function authMiddleware(config: AuthConfig): Promise<RequestHandler | unde
 
 
 let maxEntries: number | undefined;
+let middlewareMicros = 0;
+let middlewareCalls = 0;
+const middlewareHistogram = new Array<number>(MIDDLEWARE_BUCKETS).fill(0);
 
 function stats(gc: boolean): ServerStats {
   const collect = (globalThis as { gc?: () => void }).gc;
@@ -145,6 +161,9 @@ function stats(gc: boolean): ServerStats {
     tokenReviewCacheSize: tokenReview?.cacheSize,
     tokenReviewCacheMaxEntries: tokenReview ? maxEntries : undefined,
     cpuMicros: cpu.user + cpu.system,
+    middlewareMicros,
+    middlewareCalls,
+    middlewareHistogram: [...middlewareHistogram],
     memory: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers },
     gcRan: gc && collect !== undefined,
     uptimeMs: performance.now() - started,

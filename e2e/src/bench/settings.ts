@@ -4,6 +4,8 @@ export interface BenchSettings {
   seconds: number;
   /** Passes over all HTTP configurations, every other one in reverse order. */
   passes: number;
+  /** HTTP comparisons: each configuration at the same time as its baseline, on one core (see httpSection). */
+  paired: boolean;
   /** Unmeasured seconds before each, for JIT, connections and caches. */
   warmupSeconds: number;
   connections: number;
@@ -49,8 +51,9 @@ function section(name: string): 'raw' | undefined {
 export function loadSettings(defaultDocsDir: string): BenchSettings {
   const docs = process.env.BENCH_DOCS_DIR?.trim();
   return {
-    seconds: number('BENCH_SECONDS', 10, 1, 120),
-    passes: Math.round(number('BENCH_PASSES', 2, 1, 10)),
+    seconds: number('BENCH_SECONDS', 8, 1, 120),
+    passes: Math.round(number('BENCH_PASSES', 8, 1, 40)),
+    paired: process.env.BENCH_PAIRED?.trim() !== '0',
     warmupSeconds: number('BENCH_WARMUP_SECONDS', 2, 0, 30),
     connections: Math.round(number('BENCH_CONNECTIONS', 10, 1, 1000)),
     loadSeconds: number('BENCH_LOAD_SECONDS', 4, 1, 60),
@@ -62,7 +65,7 @@ export function loadSettings(defaultDocsDir: string): BenchSettings {
     memoryTokens: Math.round(number('BENCH_MEMORY_TOKENS', 100_000, 1000, 1_000_000)),
     cacheMaxEntries: Math.round(number('BENCH_CACHE_MAX_ENTRIES', 10_000, 1, 1_000_000)),
     memoryCacheTtlSeconds: Math.round(number('BENCH_MEMORY_TTL_SECONDS', 600, 1, 3000)),
-    maxSeconds: number('BENCH_MAX_SECONDS', 900, 30, 7200),
+    maxSeconds: number('BENCH_MAX_SECONDS', 1500, 30, 7200),
     docsDir: docs === 'none' ? undefined : docs || defaultDocsDir,
     only: section('BENCH_ONLY'),
   };

@@ -1,0 +1,167 @@
+/**
+ * The CPU an adapter adds to one request, alone: tight loops in this process over exactly the code a request runs
+ * through the framework's dispatch and our adapter, with no socket, no HTTP parsing and no second process. Over the
+ * wire (section 1) a request costs hundreds of µs of socket work on a shared VM, and the A/A control shows that a
+ * difference of a few µs drowns there; here each step is ~µs and resolves to tenths. Rounds are interleaved and the
+ * cheapest round of each path is kept (other work on the machine only ever adds time to a round).
+ *
+ * - express: `app.handle(req, res)` of an express 5 app whose route is `GET /data` (the handler only counts), behind
+ *   nothing, an empty sync middleware, an empty async middleware, or kubeAuth; `req` carries the same raw headers as a
+ *   real request. The difference to "no auth" is express's extra layer plus the middleware.
+ * - fastify: the plugin's `onRequest` hook, called as fastify calls it, on a request of a route without options.
+ * - gRPC: a whole unary call through the server interceptor as grpc-js drives it (metadata, message, half-close,
+ *   response metadata, message, status), against the same call without it.
+ */
+import { Metadata, type ServerInterceptingCallInterface, type ServerMethodDefinition } from '@grpc/grpc-js';
+import express, { type RequestHandler } from 'express';
+import type { FastifyInstance } from 'fastify';
+import type { Policy, Verifier } from '@kube-service-auth/verifier';
+import { kubeAuth } from '@kube-service-auth/verifier/express';
+import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
+import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
+
+export interface AdapterCost {
+  id: string;
+  label: string;
+  /** Cheapest round, ns per request. */
+  nanos: number;
+  /** Added over the framework's unprotected path (cheapest round minus cheapest round), ns. */
+  addedNanos?: number;
+  rounds: number[];
+}
+
+type Path = { id: string; label: string; baseline?: string; once: () => void };
+
+export function adapterCost(options: { verifier: Verifier; policy: Policy; token: string; rounds?: number; iterations?: number }): AdapterCost[] {
+  const { verifier, policy, token } = options;
+  const rawHeaders = ['Host', '127.0.0.1:8081', 'Connection', 'keep-alive', 'Authorization', `Bearer ${token}`];
+  let served = 0;
+
+  const expressPath = (id: string, label: string, middleware: RequestHandler | undefined): Path => {
+    const app = express();
+    const handler: RequestHandler = () => {
+      served++;
+    };
+    if (middleware) app.get('/data', middleware, handler);
+    else app.get('/data', handler);
+    const handle = (app as unknown as { handle: (req: unknown, res: unknown, done: (err?: unknown) => void) => void }).handle.bind(app);
+    const fail = (err?: unknown) => {
+      throw new Error(`${label}: the request did not reach the route (${String(err)})`);
+    };
+    return {
+      id,
+      label,
+      baseline: id === 'express-none' ? undefined : 'express-none',
+      once: () => {
+        // A fresh request each time, as from the HTTP parser: express sets its prototype and fields on it.
+        const req = { method: 'GET', url: '/data', headers: { host: '127.0.0.1:8081', authorization: rawHeaders[5] }, rawHeaders: [...rawHeaders] };
+        const res = { locals: undefined, setHeader() {}, getHeader() {} };
+        handle(req, res, fail);
+      },
+    };
+  };
+
+  // The fastify hook, captured from the plugin as fastify registers it.
+  let hook: ((request: unknown, reply: unknown, done: (err?: Error) => void) => void) | undefined;
+  const fakeFastify = {
+    decorateRequest() {},
+    addHook(name: string, fn: typeof hook) {
+      if (name === 'onRequest') hook = fn;
+    },
+  } as unknown as FastifyInstance;
+  (fastifyKubeAuth as unknown as (f: FastifyInstance, o: unknown, done: () => void) => void)(fakeFastify, { verifier, policy }, () => {});
+  if (!hook) throw new Error('the fastify plugin registered no onRequest hook');
+  const onRequest = hook;
+  const routeOptions = { config: {} };
+  const fastifyDone = (err?: Error) => {
+    if (err) throw err;
+    served++;
+  };
+
+  // A unary call as grpc-js drives an interceptor: the base call below records what reaches it.
+  const interceptor = kubeAuthInterceptor({ verifier, policy });
+  const method = { path: '/demo.Echo/WhoAmI' } as ServerMethodDefinition<unknown, unknown>;
+  const grpcCall = (intercepted: boolean) => {
+    type Listener = { onReceiveMetadata(m: Metadata): void; onReceiveMessage(m: unknown): void; onReceiveHalfClose(): void };
+    const base = {
+      listener: undefined as Listener | undefined,
+      start(listener: Listener) {
+        base.listener = listener;
+      },
+      sendMetadata() {},
+      sendMessage(_message: unknown, callback: () => void) {
+        callback();
+      },
+      sendStatus(status: { code: number }) {
+        if (status.code !== 0) throw new Error(`gRPC call refused: ${status.code}`);
+        served++;
+      },
+      startRead() {},
+    };
+    const call = intercepted ? (interceptor(method, base as unknown as ServerInterceptingCallInterface) as unknown as typeof base) : base;
+    call.start({
+      onReceiveMetadata() {},
+      onReceiveMessage() {},
+      onReceiveHalfClose() {
+        call.sendMetadata();
+        call.sendMessage({}, () => {});
+        call.sendStatus({ code: 0 });
+      },
+    });
+    return base;
+  };
+  const grpcPath = (intercepted: boolean): Path => ({
+    id: intercepted ? 'grpc-interceptor' : 'grpc-none',
+    label: intercepted ? 'gRPC, kubeAuthInterceptor, repeat caller' : 'gRPC, no interceptor',
+    baseline: intercepted ? 'grpc-none' : undefined,
+    once: () => {
+      const metadata = new Metadata();
+      metadata.set('authorization', rawHeaders[5] as string);
+      const base = grpcCall(intercepted);
+      const listener = base.listener;
+      if (!listener) throw new Error('the interceptor did not start the call');
+      listener.onReceiveMetadata(metadata);
+      listener.onReceiveMessage({});
+      listener.onReceiveHalfClose();
+    },
+  });
+
+  const paths: Path[] = [
+    expressPath('express-none', 'express, no auth', undefined),
+    expressPath('express-aa', 'express, no auth again (A/A)', undefined),
+    expressPath('express-sync', 'express, empty sync middleware', (_req, _res, next) => next()),
+    expressPath('express-kubeauth', 'express, kubeAuth, repeat caller', kubeAuth({ verifier, policy })),
+    { id: 'fastify-none', label: 'fastify, no hook', once: () => fastifyDone() },
+    {
+      id: 'fastify-hook',
+      label: 'fastify plugin hook, repeat caller',
+      baseline: 'fastify-none',
+      once: () => onRequest({ routeOptions, raw: { rawHeaders: [...rawHeaders] }, method: 'GET', url: '/data' }, {}, fastifyDone),
+    },
+    grpcPath(false),
+    grpcPath(true),
+  ];
+  const iterations = options.iterations ?? 20_000;
+  const roundsN = options.rounds ?? 15;
+  const rounds = new Map<string, number[]>(paths.map((p) => [p.id, []]));
+  const time = (path: Path): number => {
+    const before = served;
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) path.once();
+    const ns = Number(process.hrtime.bigint() - t) / iterations;
+    if (served - before !== iterations) throw new Error(`${path.label}: ${served - before} of ${iterations} requests reached the route`);
+    return ns;
+  };
+  for (const path of paths) time(path);
+  for (let r = 0; r < roundsN; r++) for (const path of r % 2 ? [...paths].reverse() : paths) (rounds.get(path.id) as number[]).push(time(path));
+  const results = paths.map((p): AdapterCost => {
+    const values = rounds.get(p.id) as number[];
+    return { id: p.id, label: p.label, nanos: Math.min(...values), rounds: values };
+  });
+  for (const r of results) {
+    const base = paths.find((p) => p.id === r.id)?.baseline;
+    const b = base && results.find((x) => x.id === base);
+    if (b) r.addedNanos = r.nanos - b.nanos;
+  }
+  return results;
+}
