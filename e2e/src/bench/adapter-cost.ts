@@ -2,8 +2,9 @@
  * The CPU an adapter adds to one request, alone: tight loops in this process over exactly the code a request runs
  * through the framework's dispatch and our adapter, with no socket, no HTTP parsing and no second process. Over the
  * wire (section 1) a request costs hundreds of µs of socket work on a shared VM, and the A/A control shows that a
- * difference of a few µs drowns there; here each step is ~µs and resolves to tenths. Rounds are interleaved and the
- * cheapest round of each path is kept (other work on the machine only ever adds time to a round).
+ * difference of a few µs drowns there; here each step is ~µs and resolves to tenths. Rounds are interleaved, timed
+ * by the process's CPU time (not wall time: waiting for a core is not the path's cost), and the cheapest round of
+ * each path is kept (other work on the machine only ever adds time to a round, through cache misses).
  *
  * - express: `app.handle(req, res)` of an express 5 app whose route is `GET /data` (the handler only counts), behind
  *   nothing, an empty sync middleware, an empty async middleware, or kubeAuth; `req` carries the same raw headers as a
@@ -146,9 +147,11 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
   const rounds = new Map<string, number[]>(paths.map((p) => [p.id, []]));
   const time = (path: Path): number => {
     const before = served;
-    const t = process.hrtime.bigint();
+    // CPU time, not wall time: time spent waiting for a core while other processes run is not the path's cost.
+    const t = process.cpuUsage();
     for (let i = 0; i < iterations; i++) path.once();
-    const ns = Number(process.hrtime.bigint() - t) / iterations;
+    const used = process.cpuUsage(t);
+    const ns = ((used.user + used.system) * 1000) / iterations;
     if (served - before !== iterations) throw new Error(`${path.label}: ${served - before} of ${iterations} requests reached the route`);
     return ns;
   };

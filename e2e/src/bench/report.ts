@@ -681,8 +681,8 @@ function aloneSection(rows: AdapterCost[]): string[] {
     'code a request runs through (express: `app.handle(req, res)` of an express 5 app with the same route and raw',
     'headers as a real request; fastify: the plugin\'s `onRequest` hook as fastify calls it; gRPC: a whole unary call',
     'through the server interceptor as grpc-js drives it, against the same call without it), a repeat caller with the',
-    'real token. Rounds are interleaved and the cheapest of each path is kept (other work on the machine only adds time',
-    'to a round); the A/A row shows how far two identical paths differ. Over the wire a request costs hundreds of µs',
+    'real token. Rounds are interleaved, timed by CPU time (not wall time), and the cheapest of each path is kept (other',
+    'work on the machine only adds time to a round); the A/A row shows how far two identical paths differ. Over the wire a request costs hundreds of µs',
     'of socket work on this VM, which is why the section above cannot resolve a few µs and this one can.',
     '',
     table(
