@@ -523,7 +523,10 @@ function overheadNotes(results: BenchResults): string {
   if (sync) parts.push(`An empty synchronous middleware (express's extra layer alone) costs ${added(sync)} µs;`);
   if (async_) parts.push(`an empty async middleware (the layer, a promise, an await, and express 5's \`.then\` on the returned promise) ${added(async_)} µs.`);
   if (timed?.middlewareMicros !== undefined) {
-    parts.push(`Timed in the server under load, from entering the middleware to its \`next()\`, a repeat caller takes ${fmt(timed.middlewareMicros, 2)} µs (wall time on a pinned core).`);
+    parts.push(
+      `Timed in the server under load, from entering the middleware to its \`next()\`, a repeat caller takes ${fmt(timed.middlewareMedianMicros ?? NaN, 2)} µs ` +
+        `(median of every call; the mean, ${fmt(timed.middlewareMicros, 2)} µs, also counts calls during which the process lost its core).`,
+    );
   }
   if (mw) parts.push(`In an isolated loop (section 2) the middleware takes ${fmt(mw.microsPerOp, 1)} µs.`);
   return parts.join(' ');
