@@ -1,4 +1,5 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { isKubeConfig } from './client-node.js';
 import { systemClock, type Clock } from './clock.js';
 import {
   kubeMetadataClient,
@@ -75,7 +76,7 @@ export class BoundObjectWatch {
     this.maxTombstones = options.maxTombstones ?? 100_000;
     this.clock = options.clock ?? systemClock;
     this.client =
-      options.client instanceof KubeConfig ? kubeMetadataClient(options.client, { timeoutMs: options.timeoutMs }) : options.client;
+      isKubeConfig(options.client) ? kubeMetadataClient(options.client, { timeoutMs: options.timeoutMs }) : options.client;
     const context: ReflectorContext = {
       client: this.client,
       clock: this.clock,

@@ -240,14 +240,34 @@ function configErrorOf(fn: () => unknown): ConfigError {
   throw new Error('no ConfigError');
 }
 
+async function configRejectionOf(promise: Promise<unknown>): Promise<ConfigError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('no ConfigError');
+}
+
+/** A kubeconfig with no current context (add `current-context: c` to use it). */
+const KUBECONFIG = {
+  apiVersion: 'v1',
+  kind: 'Config',
+  clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+  users: [{ name: 'u', user: { token: 'x' } }],
+  contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+};
+
 /** Runs `fn` with no $KUBECONFIG and a HOME without ~/.kube, so that client-node finds no configuration. */
-function withoutKubeconfig<T>(fn: () => T): T {
+async function withoutKubeconfig<T>(fn: () => Promise<T>, env: Record<string, string> = {}): Promise<T> {
   const saved = { KUBECONFIG: process.env.KUBECONFIG, HOME: process.env.HOME };
   delete process.env.KUBECONFIG;
   process.env.HOME = dir;
+  Object.assign(process.env, env);
   try {
     if (existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) throw new Error('running in a pod: cannot test the absence of credentials');
-    return fn();
+    return await fn();
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -262,12 +282,12 @@ describe('createKubeAuth', () => {
     rsa = await generateTestKey('RS256', 'rsa-1');
   });
 
-  function stack(env: Record<string, string> = {}) {
+  async function stack(env: Record<string, string> = {}) {
     const time = fakeClock();
     const issuer = new FakeIssuer({ keys: [rsa] });
     const client = new FakeTokenReviewClient();
     const events: VerifierEvent[] = [];
-    const auth = createKubeAuth(
+    const auth = await createKubeAuth(
       loadConfig({
         ...REQUIRED,
         K8S_AUTH_ISSUER: ISSUER,
@@ -289,7 +309,7 @@ describe('createKubeAuth', () => {
   }
 
   it('builds a local-mode stack that verifies offline through the middleware', async () => {
-    const { auth, app, issuer, client } = stack();
+    const { auth, app, issuer, client } = await stack();
     expect(auth.verifier.mode).toBe('local');
     const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
     expect([res.status, res.text]).toEqual([200, 'hello system:serviceaccount:api:api']);
@@ -298,38 +318,38 @@ describe('createKubeAuth', () => {
   });
 
   it('rejects callers the configured identities do not include with 403', async () => {
-    const { app } = stack();
+    const { app } = await stack();
     const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { namespace: 'web', serviceAccount: 'frontend' }));
     expect(res.status).toBe(403);
   });
 
   it('rejects tokens for another audience with 401', async () => {
-    const { app } = stack();
+    const { app } = await stack();
     const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { audience: ['https://kubernetes.default.svc'] }));
     expect([res.status, res.body.reason]).toEqual([401, 'audience_mismatch']);
   });
 
   it('confirms revocation-sensitive routes with TokenReview in local mode', async () => {
-    const { app, client } = stack();
+    const { app, client } = await stack();
     const res = await request(app).delete('/data').set('X-Client-Id', await signToken(rsa));
     expect(res.status).toBe(200);
     expect(client.requests).toHaveLength(1);
   });
 
   it('uses the configured JWKS URI without discovery', async () => {
-    const { app, issuer } = stack({ K8S_AUTH_JWKS_URI: `${ISSUER}/openid/v1/jwks` });
+    const { app, issuer } = await stack({ K8S_AUTH_JWKS_URI: `${ISSUER}/openid/v1/jwks` });
     await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
     expect(issuer.calls).toEqual([issuer.jwksUri]);
   });
 
   it('bounds the key set’s max-age by K8S_AUTH_JWKS_MAX_AGE_SECONDS', async () => {
-    const { app, events } = stack({ K8S_AUTH_JWKS_MAX_AGE_SECONDS: '60' });
+    const { app, events } = await stack({ K8S_AUTH_JWKS_MAX_AGE_SECONDS: '60' });
     await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
     expect(events.find((e) => e.type === 'jwks_fetch')).toMatchObject({ ok: true, maxAgeSeconds: 60 });
   });
 
   it('builds a tokenreview-mode stack that reviews every token, pre-checked offline', async () => {
-    const { auth, app, client, issuer } = stack({ K8S_AUTH_MODE: 'tokenreview' });
+    const { auth, app, client, issuer } = await stack({ K8S_AUTH_MODE: 'tokenreview' });
     expect(auth.verifier.mode).toBe('tokenreview');
     const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
     expect([res.status, res.text]).toEqual([200, 'hello system:serviceaccount:api:api']);
@@ -338,7 +358,7 @@ describe('createKubeAuth', () => {
   });
 
   it('tokenreview mode: a forged token is refused by the pre-check and never reaches the API server', async () => {
-    const { app, client } = stack({ K8S_AUTH_MODE: 'tokenreview' });
+    const { app, client } = await stack({ K8S_AUTH_MODE: 'tokenreview' });
     const forger = await generateTestKey('RS256', 'rsa-1');
     const res = await request(app).get('/data').set('X-Client-Id', await signToken(forger));
     expect([res.status, res.body.reason]).toEqual([401, 'signature_invalid']);
@@ -346,7 +366,7 @@ describe('createKubeAuth', () => {
   });
 
   it('tokenreview mode with K8S_AUTH_TOKENREVIEW_PRECHECK=false: the review alone decides, no key set is fetched', async () => {
-    const { auth, app, client, issuer } = stack({ K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_TOKENREVIEW_PRECHECK: 'false' });
+    const { auth, app, client, issuer } = await stack({ K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_TOKENREVIEW_PRECHECK: 'false' });
     expect(auth.verifier.local).toBeUndefined();
     const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
     expect(res.status).toBe(200);
@@ -356,28 +376,57 @@ describe('createKubeAuth', () => {
 
   it('K8S_AUTH_REQUIRE_NODE_BINDING refuses tokens without a node in both modes', async () => {
     for (const mode of ['local', 'tokenreview']) {
-      const { app } = stack({ K8S_AUTH_MODE: mode, K8S_AUTH_REQUIRE_NODE_BINDING: 'true' });
+      const { app } = await stack({ K8S_AUTH_MODE: mode, K8S_AUTH_REQUIRE_NODE_BINDING: 'true' });
       const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { node: null }));
       expect([mode, res.status, res.body.reason]).toEqual([mode, 401, 'claim_invalid']);
       expect((await request(app).get('/data').set('X-Client-Id', await signToken(rsa))).status).toBe(200);
     }
   });
 
-  it('fails at start-up, naming K8S_AUTH_KUBECONFIG, in tokenreview mode without any API server configured', () => {
+  it('fails at start-up, naming K8S_AUTH_KUBECONFIG, in tokenreview mode without any API server configured', async () => {
     const env = { ...REQUIRED, K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
-    const err = withoutKubeconfig(() => configErrorOf(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })));
+    const err = await withoutKubeconfig(() => configRejectionOf(kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })));
     expect(err.variable).toBe('K8S_AUTH_KUBECONFIG');
+    const none = await configRejectionOf(kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: 'none' }, { fetch: new FakeIssuer().fetch }));
+    expect(none.variable).toBe('K8S_AUTH_KUBECONFIG');
   });
 
-  it('local mode without any API server: no TokenReview client (no silent localhost:8080), a revocation-sensitive route fails at start-up', () => {
+  it('fails at start-up, naming the variable, on a kubeconfig that cannot be loaded or has no current cluster', async () => {
     const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
-    const auth = withoutKubeconfig(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch }));
+    const broken = join(dir, 'broken-kubeconfig');
+    writeFileSync(broken, 'clusters: [this is not: a kubeconfig');
+    const noContext = join(dir, 'no-context-kubeconfig');
+    writeFileSync(noContext, JSON.stringify(KUBECONFIG));
+    for (const file of [broken, noContext]) {
+      const err = await configRejectionOf(kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: file }, { fetch: new FakeIssuer().fetch }));
+      expect([err.variable, err.message]).toEqual(['K8S_AUTH_KUBECONFIG', expect.stringContaining(file)]);
+    }
+    // One found by default through $KUBECONFIG is blamed on that variable.
+    const fromEnv = await withoutKubeconfig(() => configRejectionOf(kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })), { KUBECONFIG: broken });
+    expect(fromEnv.variable).toBe('KUBECONFIG');
+  });
+
+  it('local mode with K8S_AUTH_KUBECONFIG=none: no API server even when one could be found', async () => {
+    const found = join(dir, 'found-kubeconfig');
+    writeFileSync(found, JSON.stringify({ ...KUBECONFIG, 'current-context': 'c' }));
+    const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
+    const withFound = await withoutKubeconfig(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch }), { KUBECONFIG: found });
+    expect(withFound.verifier.tokenReview).toBeDefined();
+    const auth = await withoutKubeconfig(() => kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: 'none' }, { fetch: new FakeIssuer().fetch }), { KUBECONFIG: found });
+    expect(auth.verifier.tokenReview).toBeUndefined();
+    expect(auth.accessReviewer).toBeUndefined();
+    expect(configErrorOf(() => auth.middleware({ revocationSensitive: true })).variable).toBe('K8S_AUTH_KUBECONFIG');
+  });
+
+  it('local mode without any API server: no TokenReview client (no silent localhost:8080), a revocation-sensitive route fails at start-up', async () => {
+    const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
+    const auth = await withoutKubeconfig(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch }));
     expect(auth.verifier.tokenReview).toBeUndefined();
     expect(() => auth.middleware()).not.toThrow();
     expect(configErrorOf(() => auth.middleware({ revocationSensitive: true })).variable).toBe('K8S_AUTH_KUBECONFIG');
   });
 
-  it('local mode with a kubeconfig: a TokenReview client for revocation-sensitive routes', () => {
+  it('local mode with a kubeconfig: a TokenReview client for revocation-sensitive routes', async () => {
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(
       kubeconfig,
@@ -391,17 +440,18 @@ describe('createKubeAuth', () => {
       }),
     );
     const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', K8S_AUTH_KUBECONFIG: kubeconfig };
-    const auth = kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch });
+    const auth = await kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch });
     expect(auth.verifier.tokenReview).toBeDefined();
+    expect(auth.accessReviewer).toBeDefined();
     expect(() => auth.middleware({ revocationSensitive: true })).not.toThrow();
   });
 
-  it('kubeAuthFromEnv validates the environment first', () => {
-    expect(() => kubeAuthFromEnv({}, { fetch: new FakeIssuer().fetch, tokenReviewClient: new FakeTokenReviewClient() })).toThrow(ConfigError);
+  it('kubeAuthFromEnv validates the environment first', async () => {
+    await expect(kubeAuthFromEnv({}, { fetch: new FakeIssuer().fetch, tokenReviewClient: new FakeTokenReviewClient() })).rejects.toThrow(ConfigError);
   });
 
-  it('kubeAuthFromEnv builds the configured stack', () => {
-    const auth = kubeAuthFromEnv(
+  it('kubeAuthFromEnv builds the configured stack', async () => {
+    const auth = await kubeAuthFromEnv(
       { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', K8S_AUTH_AUDIENCE: AUDIENCE },
       { fetch: new FakeIssuer().fetch, tokenReviewClient: new FakeTokenReviewClient() },
     );
@@ -471,7 +521,7 @@ describe('createKubeAuth: watch-mode revocation and SubjectAccessReview', () => 
     server.create('/api/v1/namespaces/api/pods', 'api-7d4b9c-x2x9z', { uid: 'pod-uid-1' });
     const reviews = new FakeTokenReviewClient();
     const sars: unknown[] = [];
-    const auth = createKubeAuth(
+    const auth = await createKubeAuth(
       loadConfig({ K8S_AUTH_AUDIENCE: AUDIENCE, K8S_AUTH_ISSUER: ISSUER, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', ...env }),
       {
         fetch: issuer.fetch,

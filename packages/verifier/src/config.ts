@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { admittedNamespaces } from './admitted-namespaces.js';
 import { checkAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js';
+import { KubeConfigLoadError, loadKubeConfig } from './client-node.js';
 import { BoundObjectWatch } from './bound-object-watch.js';
 import type { Clock } from './clock.js';
 import type { EventListener } from './events.js';
@@ -27,6 +28,10 @@ export interface KubeAuthConfig {
   issuers: IssuerConfig[];
   caFile: string | undefined;
   tokenFile: string | undefined;
+  /**
+   * The kubeconfig file for the API server (TokenReview, the revocation watch, SubjectAccessReview); undefined: what
+   * client-node finds by default ($KUBECONFIG, ~/.kube/config, in-cluster); `none`: no API server at all.
+   */
   kubeconfig: string | undefined;
   allow: string[];
   allowGroups: string[];
@@ -158,7 +163,7 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
   if (!/^[a-z0-9-]+$/.test(header)) throw new ConfigError('K8S_AUTH_HEADER', `"${header}" is not a header name`);
 
   const kubeconfig = get('K8S_AUTH_KUBECONFIG');
-  if (kubeconfig !== undefined && !existsSync(kubeconfig)) {
+  if (kubeconfig !== undefined && kubeconfig !== 'none' && !existsSync(kubeconfig)) {
     throw new ConfigError('K8S_AUTH_KUBECONFIG', `file ${kubeconfig} does not exist`);
   }
 
@@ -289,8 +294,12 @@ export interface KubeAuth {
   policy: Policy;
   /** With `K8S_AUTH_REVOCATION=watch`: the watch of pods and ServiceAccounts and the verifier the routes use. */
   revocation: { watch: BoundObjectWatch; verifier: WatchRevocationVerifier } | undefined;
-  /** With `K8S_AUTH_SAR_VERB`: asks the cluster's RBAC about every route (or routes given `access`). */
-  accessReviewer: SubjectAccessReviewer | undefined;
+  /**
+   * Asks the cluster's RBAC (SubjectAccessReview): about every route with `K8S_AUTH_SAR_VERB`, and about the routes
+   * that state their own `access` (give it to the fastify plugin and the gRPC interceptor for those). Built on first
+   * use; undefined when no API server is configured.
+   */
+  readonly accessReviewer: SubjectAccessReviewer | undefined;
   /**
    * Resolves when the service can decide: the issuers' keys are held (local mode) and the revocation watch has
    * synced and is not stale. Rejects otherwise; a readiness probe answers 503 then.
@@ -300,8 +309,33 @@ export interface KubeAuth {
   close(): void;
 }
 
-/** Builds everything a service needs from a validated configuration. */
-export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencies = {}): KubeAuth {
+/**
+ * Builds everything a service needs from a validated configuration. Asynchronous because it may have to load
+ * `@kubernetes/client-node` (about 1.4 s and 70 MiB, so only when an API server is configured: a kubeconfig, or
+ * in-cluster credentials, and not `K8S_AUTH_KUBECONFIG=none`) and read the kubeconfig; everything that can be wrong
+ * with it is a {@link ConfigError} here, at start-up, never on a request.
+ */
+export async function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencies = {}): Promise<KubeAuth> {
+  // The API server serves whatever was not injected: TokenReview, the watch, SubjectAccessReview (of every route or
+  // of routes declared later with their own attributes).
+  const injected =
+    deps.tokenReviewClient !== undefined &&
+    deps.subjectAccessReviewClient !== undefined &&
+    (config.revocation !== 'watch' || deps.metadataClient !== undefined);
+  let kubeConfig = deps.kubeConfig;
+  if (kubeConfig === undefined && !injected) {
+    try {
+      kubeConfig = await loadKubeConfig(config.kubeconfig);
+    } catch (err) {
+      if (err instanceof KubeConfigLoadError) throw new ConfigError(err.variable, err.message);
+      throw err;
+    }
+  }
+  return assemble(config, deps, kubeConfig);
+}
+
+/** {@link createKubeAuth} once the kubeconfig (if any) is loaded: synchronous, and it loads nothing. */
+function assemble(config: KubeAuthConfig, deps: KubeAuthDependencies, kubeConfig: KubeConfig | undefined): KubeAuth {
   const fetch =
     deps.fetch ??
     createKubeFetch({
@@ -334,7 +368,7 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
   // TokenReview mode needs an API server; local mode builds a client only when one is configured (a kubeconfig, an
   // injected client, or running in a pod), for revocation-sensitive routes. Never the silent http://localhost:8080
   // that client-node falls back to when it finds nothing.
-  const client = deps.tokenReviewClient ?? deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const client = deps.tokenReviewClient ?? kubeConfig;
   if (!client && config.mode === 'tokenreview') {
     throw new ConfigError(
       'K8S_AUTH_KUBECONFIG',
@@ -359,7 +393,7 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
     : undefined;
   const verifier = new ServiceAccountVerifier({ mode: config.mode, local, tokenReview });
   const cluster = (what: string): KubeConfig => {
-    const kc = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+    const kc = kubeConfig;
     if (!kc) throw new ConfigError('K8S_AUTH_KUBECONFIG', `${what} needs the API server: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG`);
     return kc;
   };
@@ -403,6 +437,7 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
     policy,
     revocation,
     get accessReviewer() {
+      if (!accessReviewer && (deps.subjectAccessReviewClient || kubeConfig)) accessReviewer = makeReviewer();
       return accessReviewer;
     },
     async ready() {
@@ -443,23 +478,10 @@ export function createKubeAuth(config: KubeAuthConfig, deps: KubeAuthDependencie
   };
 }
 
-/** {@link loadConfig} then {@link createKubeAuth}: the one call a service makes at start-up. */
-export function kubeAuthFromEnv(env: Env = process.env, deps: KubeAuthDependencies = {}): KubeAuth {
-  return createKubeAuth(loadConfig(env), deps);
-}
-
 /**
- * The kubeconfig for TokenReview: the given file, else what `KubeConfig.loadFromDefault()` finds ($KUBECONFIG,
- * ~/.kube/config, in-cluster credentials). Undefined when it finds none: client-node would then silently point at
- * http://localhost:8080.
+ * {@link loadConfig} then {@link createKubeAuth}: the one call a service makes at start-up, before it listens
+ * (`const auth = await kubeAuthFromEnv()`). Rejects with a {@link ConfigError} naming the variable to fix.
  */
-function loadKubeConfig(path: string | undefined): KubeConfig | undefined {
-  const kc = new KubeConfig();
-  if (path) {
-    kc.loadFromFile(path);
-    return kc;
-  }
-  kc.loadFromDefault();
-  const cluster = kc.getCurrentCluster();
-  return !cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080') ? undefined : kc;
+export async function kubeAuthFromEnv(env: Env = process.env, deps: KubeAuthDependencies = {}): Promise<KubeAuth> {
+  return createKubeAuth(loadConfig(env), deps);
 }

@@ -1,4 +1,5 @@
-import { ApiException, AuthorizationV1Api, KubeConfig, type V1SubjectAccessReview } from '@kubernetes/client-node';
+import type { AuthorizationV1Api, KubeConfig, V1SubjectAccessReview } from '@kubernetes/client-node';
+import { apiExceptionStatus, isKubeConfig, loadClientNode } from './client-node.js';
 import { systemClock, type Clock } from './clock.js';
 import { KubeAuthError } from './errors.js';
 import { identityToUserInfo, type ServiceAccountIdentity } from './identity.js';
@@ -11,8 +12,17 @@ export interface SubjectAccessReviewClient {
 
 /** A {@link SubjectAccessReviewClient} for a kubeconfig. The service needs `system:auth-delegator`. */
 export function subjectAccessReviewClient(kubeConfig: KubeConfig): SubjectAccessReviewClient {
-  const api = kubeConfig.makeApiClient(AuthorizationV1Api);
-  return { createSubjectAccessReview: (body) => api.createSubjectAccessReview({ body }) };
+  // As makeApiClient would, at once: a kubeconfig without a cluster fails where it is used, not on a request.
+  if (!kubeConfig.getCurrentCluster()) throw new TypeError('the kubeconfig has no current cluster');
+  // client-node is imported on the first review (see tokenReviewClient).
+  let api: AuthorizationV1Api | undefined;
+  return {
+    createSubjectAccessReview: async (body) => {
+      const { AuthorizationV1Api } = await loadClientNode();
+      api ??= kubeConfig.makeApiClient(AuthorizationV1Api);
+      return api.createSubjectAccessReview({ body });
+    },
+  };
 }
 
 /**
@@ -86,7 +96,7 @@ export class SubjectAccessReviewer {
   private reviewCount = 0;
 
   constructor(options: SubjectAccessReviewerOptions) {
-    this.client = options.client instanceof KubeConfig ? subjectAccessReviewClient(options.client) : options.client;
+    this.client = isKubeConfig(options.client) ? subjectAccessReviewClient(options.client) : options.client;
     this.clock = options.clock ?? systemClock;
     const seconds = (value: number | undefined, fallback: number, name: string) => {
       const v = value ?? fallback;
@@ -169,11 +179,12 @@ export class SubjectAccessReviewer {
       status = result.status;
     } catch (cause) {
       // Not cached: the next request asks again.
+      const status = apiExceptionStatus(cause);
       const detail =
-        cause instanceof ApiException
-          ? cause.code === 403
+        status !== undefined
+          ? status === 403
             ? 'this service may not create SubjectAccessReviews (bind it to system:auth-delegator)'
-            : `HTTP ${cause.code}`
+            : `HTTP ${status}`
           : cause instanceof Error
             ? cause.message
             : String(cause);

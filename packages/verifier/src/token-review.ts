@@ -1,4 +1,5 @@
-import { ApiException, AuthenticationV1Api, KubeConfig, Observable, type V1TokenReview } from '@kubernetes/client-node';
+import type { AuthenticationV1Api, KubeConfig, V1TokenReview } from '@kubernetes/client-node';
+import { apiExceptionStatus, isKubeConfig, loadClientNode } from './client-node.js';
 import { systemClock, type Clock } from './clock.js';
 import { KubeAuthError, type ReasonCode } from './errors.js';
 import type { EventListener } from './events.js';
@@ -26,9 +27,14 @@ export interface TokenReviewClient {
  * timed-out review closes its request instead of leaving it open on a slow API server.
  */
 export function tokenReviewClient(kubeConfig: KubeConfig): TokenReviewClient {
-  const api = kubeConfig.makeApiClient(AuthenticationV1Api);
+  // As makeApiClient would, at once: a kubeconfig without a cluster fails where it is used, not on a request.
+  if (!kubeConfig.getCurrentCluster()) throw new TypeError('the kubeconfig has no current cluster');
+  // client-node is imported on the first review, not before: whoever holds a KubeConfig has usually loaded it already.
+  let api: AuthenticationV1Api | undefined;
   return {
-    createTokenReview: (body, options) => {
+    createTokenReview: async (body, options) => {
+      const { AuthenticationV1Api, Observable } = await loadClientNode();
+      api ??= kubeConfig.makeApiClient(AuthenticationV1Api);
       const signal = options?.signal;
       if (!signal) return api.createTokenReview({ body });
       return api.createTokenReview(
@@ -102,7 +108,7 @@ export class TokenReviewVerifier {
   private reviewCount = 0;
 
   constructor(private readonly options: TokenReviewVerifierOptions) {
-    this.client = options.client instanceof KubeConfig ? tokenReviewClient(options.client) : options.client;
+    this.client = isKubeConfig(options.client) ? tokenReviewClient(options.client) : options.client;
     this.audiences = [options.audience].flat();
     if (this.audiences.length === 0 || this.audiences.some((a) => !a)) throw new Error('an audience is required');
     this.clock = options.clock ?? systemClock;
@@ -182,7 +188,7 @@ export class TokenReviewVerifier {
       status = result.status;
     } catch (cause) {
       // Outages are not cached: the next request asks again.
-      const reason: ReasonCode = cause instanceof ApiException && cause.code === 403 ? 'tokenreview_forbidden' : 'tokenreview_unavailable';
+      const reason: ReasonCode = apiExceptionStatus(cause) === 403 ? 'tokenreview_forbidden' : 'tokenreview_unavailable';
       const why = abort.signal.aborted ? (abort.signal.reason as Error).message : describeFailure(cause);
       const error = new KubeAuthError(reason, `TokenReview failed: ${why}`, { cause });
       this.options.onEvent?.({ type: 'token_review', ok: false, reason, durationMs: performance.now() - started, error: error.message });
@@ -242,10 +248,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 function describeFailure(cause: unknown): string {
-  if (cause instanceof ApiException) {
-    const body = cause.body as { message?: unknown } | string | undefined;
+  const status = apiExceptionStatus(cause);
+  if (status !== undefined) {
+    const body = (cause as { body?: unknown }).body as { message?: unknown } | string | undefined;
     const message = typeof body === 'object' && body && typeof body.message === 'string' ? body.message : '';
-    return `HTTP ${cause.code}${message ? `: ${message}` : ''}`;
+    return `HTTP ${status}${message ? `: ${message}` : ''}`;
   }
   return cause instanceof Error ? cause.message : String(cause);
 }
