@@ -84,7 +84,7 @@ describe('a consumer with the tarball and its runtime dependencies only', () => 
   it('type-checks the root entry (with skipLibCheck off) without @types/express', async () => {
     const result = await typecheck(`
 import { createAuthenticate, kubeAuthFromEnv, Policy, type Authentication, type KubeAuth } from '@kube-service-auth/verifier';
-const auth: KubeAuth = kubeAuthFromEnv();
+const auth: KubeAuth = await kubeAuthFromEnv();
 const authenticate = createAuthenticate({ verifier: auth.verifier, policy: new Policy({ allow: ['api:api'] }) });
 export const outcome: Authentication | Promise<Authentication> = authenticate({ token: 'Bearer x.y.z', method: 'GET', path: '/' });
 `);

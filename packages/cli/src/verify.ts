@@ -79,7 +79,7 @@ export async function verifyToken(token: string, flags: VerifyFlags, baseEnv: Re
     env.K8S_AUTH_CA_FILE ??= 'none';
   }
   const config = loadConfig(env);
-  const auth = createKubeAuth(config, deps);
+  const auth = await createKubeAuth(config, deps);
   const authenticate = createAuthenticate({
     verifier: auth.verifier,
     policy: auth.policy,

@@ -37,7 +37,7 @@ function sign(ns: string, name: string, aud: string, options: { key?: PrivateKey
     .sign(options.key ?? privateKey);
 }
 
-function store(env: Record<string, string> = {}, deps: { fetch?: FetchLike; tokenReviewClient?: TokenReviewClient } = {}) {
+async function store(env: Record<string, string> = {}, deps: { fetch?: FetchLike; tokenReviewClient?: TokenReviewClient } = {}) {
   const fetch: FetchLike =
     deps.fetch ?? (async () => ({ status: 200, headers: new Headers({ 'cache-control': 'max-age=3600' }), text: async () => JSON.stringify(jwks) }));
   const config = loadConfig({
@@ -52,7 +52,7 @@ function store(env: Record<string, string> = {}, deps: { fetch?: FetchLike; toke
   });
   const printed: string[] = [];
   const app = createStoreApp({
-    auth: createKubeAuth(config, {
+    auth: await createKubeAuth(config, {
       fetch,
       tokenReviewClient: deps.tokenReviewClient ?? { createTokenReview: () => Promise.reject(new Error('connect ECONNREFUSED')) },
     }),
@@ -65,7 +65,7 @@ function store(env: Record<string, string> = {}, deps: { fetch?: FetchLike; toke
 
 describe('data store (local mode)', () => {
   it('answers 200 and the article greeting to the API ServiceAccount, and prints the review without the token', async () => {
-    const { app, printed } = store();
+    const { app, printed } = await store();
     const token = await sign('api', 'api', 'data-store');
     const res = await request(app).get('/').set('X-Client-Id', token);
     expect(res.status).toBe(200);
@@ -76,13 +76,13 @@ describe('data store (local mode)', () => {
   });
 
   it('answers 401 "X-Client-Id not supplied" without the header', async () => {
-    const res = await request(store().app).get('/');
+    const res = await request((await store()).app).get('/');
     expect(res.status).toBe(401);
     expect(res.text).toBe(MESSAGES.missing);
   });
 
   it('answers 403 "Invalid token" to a token for another audience', async () => {
-    const res = await request(store().app).get('/').set('X-Client-Id', await sign('api', 'api', 'https://kubernetes.default.svc'));
+    const res = await request((await store()).app).get('/').set('X-Client-Id', await sign('api', 'api', 'https://kubernetes.default.svc'));
     expect(res.status).toBe(403);
     expect(res.text).toBe(MESSAGES.invalid);
     expect(res.headers['x-auth-reason']).toBe('audience_mismatch');
@@ -90,20 +90,20 @@ describe('data store (local mode)', () => {
 
   it('answers 403 "Invalid token" to a token signed by another key', async () => {
     const other = await generateKeyPair('RS256');
-    const res = await request(store().app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store', { key: other.privateKey }));
+    const res = await request((await store()).app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store', { key: other.privateKey }));
     expect(res.status).toBe(403);
     expect(res.headers['x-auth-reason']).toBe('signature_invalid');
   });
 
   it('answers 403 "Invalid token" to a valid token of another ServiceAccount', async () => {
-    const res = await request(store().app).get('/').set('X-Client-Id', await sign('api', 'intruder', 'data-store'));
+    const res = await request((await store()).app).get('/').set('X-Client-Id', await sign('api', 'intruder', 'data-store'));
     expect(res.status).toBe(403);
     expect(res.text).toBe(MESSAGES.invalid);
     expect(res.headers['x-auth-reason']).toBe('identity_not_allowed');
   });
 
   it('answers 503, not 403, when the key set cannot be fetched', async () => {
-    const { app } = store({}, { fetch: () => Promise.reject(new Error('connect ECONNREFUSED')) });
+    const { app } = await store({}, { fetch: () => Promise.reject(new Error('connect ECONNREFUSED')) });
     const res = await request(app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store'));
     expect(res.status).toBe(503);
     expect(res.headers['x-auth-reason']).toBe('jwks_unavailable');
@@ -111,7 +111,7 @@ describe('data store (local mode)', () => {
 
   it('refuses /sensitive when TokenReview says the pod is gone, though / still accepts the token', async () => {
     const gone: TokenReviewClient = { createTokenReview: async (review) => ({ spec: review.spec, status: { authenticated: false, error: 'pod not found' } }) };
-    const { app } = store({}, { tokenReviewClient: gone });
+    const { app } = await store({}, { tokenReviewClient: gone });
     const token = await sign('api', 'api', 'data-store');
     expect((await request(app).get('/').set('X-Client-Id', token)).status).toBe(200);
     const res = await request(app).get('/sensitive').set('X-Client-Id', token);
@@ -120,15 +120,15 @@ describe('data store (local mode)', () => {
   });
 
   it('counts decisions by reason in /metrics', async () => {
-    const { app } = store();
+    const { app } = await store();
     await request(app).get('/');
     const metrics = await request(app).get('/metrics');
     expect(metrics.text).toMatch(/kube_auth_decisions_total\{outcome="rejected",reason="token_missing"\} 1/);
   });
 
   it('is ready once it holds the key set, and not ready when it cannot fetch it', async () => {
-    expect((await request(store().app).get('/readyz')).status).toBe(200);
-    const down = store({}, { fetch: () => Promise.reject(new Error('down')) });
+    expect((await request((await store()).app).get('/readyz')).status).toBe(200);
+    const down = await store({}, { fetch: () => Promise.reject(new Error('down')) });
     expect((await request(down.app).get('/readyz')).status).toBe(503);
   });
 });
@@ -151,14 +151,14 @@ describe('data store (tokenreview mode)', () => {
         },
       }),
     };
-    const { app, printed } = store({ K8S_AUTH_MODE: 'tokenreview' }, { tokenReviewClient: client });
+    const { app, printed } = await store({ K8S_AUTH_MODE: 'tokenreview' }, { tokenReviewClient: client });
     const res = await request(app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store'));
     expect(res.status).toBe(200);
     expect(JSON.parse(printed[0] ?? '{}')).toMatchObject({ verifiedBy: 'tokenreview', audiences: ['data-store'] });
   });
 
   it('answers 503 when the API server cannot be reached', async () => {
-    const { app } = store({ K8S_AUTH_MODE: 'tokenreview' });
+    const { app } = await store({ K8S_AUTH_MODE: 'tokenreview' });
     const res = await request(app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store'));
     expect(res.status).toBe(503);
     expect(res.headers['x-auth-reason']).toBe('tokenreview_unavailable');

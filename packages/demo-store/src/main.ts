@@ -16,7 +16,8 @@ const env: Record<string, string | undefined> = {
 
 try {
   const metrics = createMetrics();
-  const auth = kubeAuthFromEnv(env, { onEvent: (event) => metrics.onEvent(event) });
+  // Resolves once the kubeconfig (if any) is loaded and checked: a bad one stops the service here, before it listens.
+  const auth = await kubeAuthFromEnv(env, { onEvent: (event) => metrics.onEvent(event) });
   serve(createStoreApp({ auth, logger, metrics }), env.LISTEN_ADDR ?? ':8081', logger, {
     mode: auth.config.mode,
     audiences: auth.config.audiences,
