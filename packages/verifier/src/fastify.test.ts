@@ -6,6 +6,7 @@ import { KubeAuthError } from './errors.js';
 import { fastifyKubeAuth, type FastifyKubeAuthOptions } from './fastify.js';
 import { LocalVerifier } from './local-verifier.js';
 import { Policy } from './policy.js';
+import { SubjectAccessReviewer, type SubjectAccessReviewClient } from './subject-access-review.js';
 import { AUDIENCE, fakeClock, FakeIssuer, generateTestKey, ISSUER, signToken, type TestKey } from './test-support.js';
 import { tokenHash } from './token-hash.js';
 import type { Verifier, VerifyOptions } from './verifier.js';
@@ -185,6 +186,52 @@ describe('fastify plugin: per-route options', () => {
     await fetch(`${base}/plain`, { headers: { authorization: `Bearer ${good}` } });
     await fetch(`${base}/sensitive`, { headers: { authorization: `Bearer ${good}` } });
     expect(seen).toEqual([{ revocationSensitive: false }, { revocationSensitive: true }]);
+  });
+});
+
+/** RBAC that grants `get` and nothing else; `down` makes every question fail as an unreachable API server would. */
+function rbac(state: { down?: boolean } = {}): { reviewer: SubjectAccessReviewer; asked: string[] } {
+  const asked: string[] = [];
+  const client: SubjectAccessReviewClient = {
+    async createSubjectAccessReview(review) {
+      const attributes = review.spec?.resourceAttributes;
+      asked.push(`${review.spec?.user ?? ''} ${attributes?.verb ?? ''} ${attributes?.resource ?? ''}`);
+      if (state.down) throw new Error('connect ECONNREFUSED');
+      return { ...review, status: { allowed: attributes?.verb === 'get' } };
+    },
+  };
+  return { reviewer: new SubjectAccessReviewer({ client, allowTtlSeconds: 0, denyTtlSeconds: 0 }), asked };
+}
+
+describe('fastify plugin: SubjectAccessReview', () => {
+  const READ = { verb: 'get', resource: 'records', group: 'data.example.com', namespace: 'data-store' };
+
+  it("asks RBAC with each route's attributes (or the plugin's) once the policy allowed: 403 denied, 503 unavailable", async () => {
+    const state: { down?: boolean } = {};
+    const { reviewer, asked } = rbac(state);
+    const app = Fastify();
+    apps.push(app);
+    await app.register(fastifyKubeAuth, { verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), access: READ, accessReviewer: reviewer });
+    app.get('/records', async (request) => ({ user: request.kubeAuth?.identity.username }));
+    app.delete('/records', { config: { kubeAuth: { access: { ...READ, verb: 'delete' } } } }, async () => ({ deleted: true }));
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const auth = { authorization: `Bearer ${good}` };
+    expect(await call(`${base}/records`, auth)).toMatchObject({ status: 200, body: { user: 'system:serviceaccount:api:api' } });
+    const denied = await fetch(`${base}/records`, { method: 'DELETE', headers: auth });
+    expect([denied.status, await denied.json()]).toEqual([403, { error: 'forbidden', reason: 'subjectaccessreview_denied' }]);
+    // A caller the policy refuses costs no SubjectAccessReview.
+    expect((await call(`${base}/records`, { authorization: `Bearer ${stranger}` })).body).toEqual({ error: 'forbidden', reason: 'identity_not_allowed' });
+    expect(asked).toEqual(['system:serviceaccount:api:api get records', 'system:serviceaccount:api:api delete records']);
+    state.down = true;
+    const down = await call(`${base}/records`, auth);
+    expect([down.status, down.headers.get('retry-after'), down.body.reason]).toEqual([503, '5', 'subjectaccessreview_unavailable']);
+  });
+
+  it('refuses at start-up a route with attributes and no reviewer to ask', async () => {
+    const app = Fastify();
+    apps.push(app);
+    await app.register(fastifyKubeAuth, { verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }) });
+    expect(() => app.get('/records', { config: { kubeAuth: { access: READ } } }, async () => 'ok')).toThrow(/accessReviewer/);
   });
 });
 

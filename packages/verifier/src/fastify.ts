@@ -7,6 +7,7 @@ import type { KubeAuthError } from './errors.js';
 import type { Policy } from './policy.js';
 import { rawHeaderValues } from './raw-headers.js';
 import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
+import type { AccessAttributes, SubjectAccessReviewer } from './subject-access-review.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 import type { Verifier } from './verifier.js';
 
@@ -19,6 +20,12 @@ export interface FastifyKubeAuthRouteOptions {
   revocationSensitive?: boolean;
   /** This route's allow-list instead of the plugin's. */
   policy?: Policy;
+  /**
+   * What this route protects, for the cluster's RBAC (SubjectAccessReview) once the policy allowed the caller, instead
+   * of the plugin's `access`: e.g. `{ verb: 'get', resource: 'records', group: 'data.example.com', namespace:
+   * 'data-store' }` or `{ verb: 'get', path: '/metrics' }`. Static; needs the plugin's `accessReviewer`.
+   */
+  access?: AccessAttributes;
 }
 
 declare module 'fastify' {
@@ -42,6 +49,10 @@ export interface FastifyKubeAuthOptions {
   scheme?: TokenScheme;
   /** Confirm every token with TokenReview on every route (a route's `config.kubeAuth` may say so for itself). */
   revocationSensitive?: boolean;
+  /** SubjectAccessReview attributes of every route (a route's `config.kubeAuth.access` replaces them). */
+  access?: AccessAttributes;
+  /** Asks RBAC for routes with `access` (e.g. `auth.accessReviewer` of `kubeAuthFromEnv`). */
+  accessReviewer?: SubjectAccessReviewer;
   /** `realm` of the `WWW-Authenticate` challenge. Default `kube-service-auth`. */
   realm?: string;
   maxTokenBytes?: number;
@@ -85,9 +96,11 @@ function plugin(fastify: FastifyInstance, options: FastifyKubeAuthOptions, done:
     verifier: options.verifier,
     policy: options.policy,
     revocationSensitive: options.revocationSensitive,
+    access: options.access,
+    accessReviewer: options.accessReviewer,
   });
   // One authenticator per route that has options of its own, keyed by that route's config object (fastify keeps one
-  // per route), built on the route's first request.
+  // per route), built when the route is declared (onRoute), so that a route that cannot work fails at start-up.
   const routeCores = new WeakMap<FastifyKubeAuthRouteOptions, RequestAuthenticator>();
   const coreFor = (route: FastifyKubeAuthRouteOptions): RequestAuthenticator => {
     let core = routeCores.get(route);
@@ -96,6 +109,8 @@ function plugin(fastify: FastifyInstance, options: FastifyKubeAuthOptions, done:
         verifier: options.verifier,
         policy: route.policy ?? options.policy,
         revocationSensitive: route.revocationSensitive ?? options.revocationSensitive,
+        access: route.access ?? options.access,
+        accessReviewer: options.accessReviewer,
       });
       routeCores.set(route, core);
     }
@@ -115,6 +130,10 @@ function plugin(fastify: FastifyInstance, options: FastifyKubeAuthOptions, done:
   };
 
   fastify.decorateRequest('kubeAuth', null);
+  fastify.addHook('onRoute', (route) => {
+    const own = (route.config as { kubeAuth?: FastifyKubeAuthRouteOptions | false } | undefined)?.kubeAuth;
+    if (own) coreFor(own);
+  });
   fastify.addHook('onRequest', function kubeAuthHook(request, reply, next) {
     const route = request.routeOptions.config.kubeAuth;
     if (route === false) {

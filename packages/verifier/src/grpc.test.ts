@@ -19,6 +19,7 @@ import { KubeAuthError } from './errors.js';
 import { kubeAuthInterceptor, kubeAuthOf, serviceAccountTokenInterceptor, type GrpcKubeAuthOptions } from './grpc.js';
 import { LocalVerifier } from './local-verifier.js';
 import { Policy } from './policy.js';
+import { SubjectAccessReviewer, type SubjectAccessReviewClient } from './subject-access-review.js';
 import { AUDIENCE, fakeClock, FakeIssuer, generateTestKey, ISSUER, signToken, T0, type TestKey } from './test-support.js';
 import { FileTokenSource, StaticTokenSource } from './token-source.js';
 import type { Verifier, VerifyOptions } from './verifier.js';
@@ -157,6 +158,43 @@ describe('gRPC server interceptor', () => {
       ['rejected', 'identity_not_allowed', 'grpc', '/test.Echo/WhoAmI'],
     ]);
     expect(JSON.stringify(events)).not.toContain(good.split('.')[2]);
+  });
+});
+
+describe('gRPC server interceptor: SubjectAccessReview', () => {
+  const READ = { verb: 'get', resource: 'records', group: 'data.example.com', namespace: 'data-store' };
+  function rbac(state: { down?: boolean } = {}): SubjectAccessReviewer {
+    const client: SubjectAccessReviewClient = {
+      async createSubjectAccessReview(review) {
+        if (state.down) throw new Error('connect ECONNREFUSED');
+        return { ...review, status: { allowed: review.spec?.resourceAttributes?.verb === 'get' } };
+      },
+    };
+    return new SubjectAccessReviewer({ client, allowTtlSeconds: 0, denyTtlSeconds: 0 });
+  }
+
+  it("asks RBAC with each method's attributes (or the interceptor's): PERMISSION_DENIED, UNAVAILABLE", async () => {
+    const state: { down?: boolean } = {};
+    const client = await serve({
+      access: READ,
+      accessReviewer: rbac(state),
+      methods: (path) => (path === '/test.Echo/Health' ? { access: { ...READ, verb: 'delete' } } : undefined),
+    });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: true, value: { identity: { username: 'system:serviceaccount:api:api' } } });
+    expect(await unary(client, 'health', `Bearer ${good}`)).toEqual({
+      ok: false,
+      code: status.PERMISSION_DENIED,
+      details: 'subjectaccessreview_denied',
+      reason: 'subjectaccessreview_denied',
+    });
+    state.down = true;
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: 'subjectaccessreview_unavailable' });
+  });
+
+  it('attributes without a reviewer: the interceptor is refused at construction, a method refuses every call', async () => {
+    expect(() => kubeAuthInterceptor({ verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), access: READ })).toThrow(/accessReviewer/);
+    const client = await serve({ methods: () => ({ access: READ }) });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: 'internal_error' });
   });
 });
 

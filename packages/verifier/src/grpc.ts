@@ -12,9 +12,10 @@ import {
 import { grpcAnswer } from './answers.js';
 import { decisionEvent, type AuthDecisionEvent } from './authenticate.js';
 import { CheckedToken } from './checked-token.js';
-import type { KubeAuthError } from './errors.js';
 import type { Policy } from './policy.js';
+import { KubeAuthError } from './errors.js';
 import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
+import type { AccessAttributes, SubjectAccessReviewer } from './subject-access-review.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 import type { TokenSource } from './token-source.js';
 import type { Verifier } from './verifier.js';
@@ -28,6 +29,11 @@ export interface GrpcMethodAuthOptions {
   revocationSensitive?: boolean;
   /** This method's allow-list instead of the interceptor's. */
   policy?: Policy;
+  /**
+   * What this method protects, for the cluster's RBAC (SubjectAccessReview) once the policy allowed the caller, instead
+   * of the interceptor's `access`. Static; needs the interceptor's `accessReviewer`.
+   */
+  access?: AccessAttributes;
 }
 
 /** Options of {@link kubeAuthInterceptor}. */
@@ -40,6 +46,10 @@ export interface GrpcKubeAuthOptions {
   scheme?: TokenScheme;
   /** Confirm every token with TokenReview. */
   revocationSensitive?: boolean;
+  /** SubjectAccessReview attributes of every method (a method's own `access` replaces them). */
+  access?: AccessAttributes;
+  /** Asks RBAC for methods with `access` (e.g. `auth.accessReviewer` of `kubeAuthFromEnv`). */
+  accessReviewer?: SubjectAccessReviewer;
   maxTokenBytes?: number;
   /**
    * Per-method options, by method path (`/package.Service/Method`): `false` leaves a method unauthenticated (e.g. the
@@ -77,9 +87,11 @@ export function kubeAuthInterceptor(options: GrpcKubeAuthOptions): ServerInterce
     verifier: options.verifier,
     policy: options.policy,
     revocationSensitive: options.revocationSensitive,
+    access: options.access,
+    accessReviewer: options.accessReviewer,
   });
-  const perMethod = new Map<string, RequestAuthenticator | false>();
-  const coreFor = (path: string): RequestAuthenticator | false => {
+  const perMethod = new Map<string, Pick<RequestAuthenticator, 'authenticate'> | false>();
+  const coreFor = (path: string): Pick<RequestAuthenticator, 'authenticate'> | false => {
     if (!options.methods) return defaultCore;
     let core = perMethod.get(path);
     if (core === undefined) {
@@ -89,11 +101,7 @@ export function kubeAuthInterceptor(options: GrpcKubeAuthOptions): ServerInterce
           ? false
           : own === undefined
             ? defaultCore
-            : new RequestAuthenticator({
-                verifier: options.verifier,
-                policy: own.policy ?? options.policy,
-                revocationSensitive: own.revocationSensitive ?? options.revocationSensitive,
-              });
+            : methodCore(options, own);
       perMethod.set(path, core);
     }
     return core;
@@ -143,6 +151,25 @@ export function kubeAuthInterceptor(options: GrpcKubeAuthOptions): ServerInterce
       },
     });
   };
+}
+
+/**
+ * The authenticator of a method with options of its own. Methods are only known on their first call: options that
+ * cannot work (attributes without a reviewer) refuse every call of the method, never let one through.
+ */
+function methodCore(options: GrpcKubeAuthOptions, own: GrpcMethodAuthOptions): Pick<RequestAuthenticator, 'authenticate'> {
+  try {
+    return new RequestAuthenticator({
+      verifier: options.verifier,
+      policy: own.policy ?? options.policy,
+      revocationSensitive: own.revocationSensitive ?? options.revocationSensitive,
+      access: own.access ?? options.access,
+      accessReviewer: options.accessReviewer,
+    });
+  } catch (cause) {
+    const error = new KubeAuthError('internal_error', `this method's kube-service-auth options are invalid: ${(cause as Error).message}`, { cause });
+    return { authenticate: () => ({ allowed: false, error }) };
+  }
 }
 
 /** The string values of a metadata key; a binary value is not a token and is refused as malformed. */
