@@ -131,7 +131,7 @@ function plugin(fastify: FastifyInstance, options: FastifyKubeAuthOptions, done:
 
   fastify.decorateRequest('kubeAuth', null);
   fastify.addHook('onRoute', (route) => {
-    const own = (route.config as { kubeAuth?: FastifyKubeAuthRouteOptions | false } | undefined)?.kubeAuth;
+    const own = route.config?.kubeAuth;
     if (own) coreFor(own);
   });
   fastify.addHook('onRequest', function kubeAuthHook(request, reply, next) {
