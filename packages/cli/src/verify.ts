@@ -9,7 +9,6 @@ import {
   type KubeAuthDependencies,
 } from '@kube-service-auth/verifier';
 import { audiences, decodeUnverified, relative, text, time } from './claims.js';
-import { discoverIssuer, kubeconfigFetch, loadKubeConfig, serverOf } from './kubeconfig.js';
 
 /** The flags of `verify`; each one overrides its `K8S_AUTH_*` variable. */
 export interface VerifyFlags {
@@ -63,6 +62,8 @@ export async function verifyToken(token: string, flags: VerifyFlags, baseEnv: Re
   const deps: KubeAuthDependencies = {};
   let via = 'the pod’s ServiceAccount token and CA';
   if (!inCluster) {
+    // Loaded here, not at start-up: it brings @kubernetes/client-node (about 1.4 s), which `inspect` never needs.
+    const { discoverIssuer, kubeconfigFetch, loadKubeConfig, serverOf } = await import('./kubeconfig.js');
     const kc = loadKubeConfig(env.K8S_AUTH_KUBECONFIG, flags.context);
     const server = serverOf(kc);
     const fetch = kubeconfigFetch(kc);
