@@ -87,6 +87,7 @@ import { createAuthenticate, kubeAuthFromEnv, Policy, type Authentication, type 
 const auth: KubeAuth = await kubeAuthFromEnv();
 const authenticate = createAuthenticate({ verifier: auth.verifier, policy: new Policy({ allow: ['api:api'] }) });
 export const outcome: Authentication | Promise<Authentication> = authenticate({ token: 'Bearer x.y.z', method: 'GET', path: '/' });
+export const configured = createAuthenticate(auth.adapterOptions());
 `);
     expect(result.output).toBe('');
     expect(result.ok).toBe(true);

@@ -2,10 +2,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
+import Fastify from 'fastify';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, createKubeAuth, kubeAuthFromEnv, loadConfig } from './config.js';
 import type { VerifierEvent } from './events.js';
+import { fastifyKubeAuth } from './fastify.js';
 import {
   AUDIENCE,
   fakeClock,
@@ -568,6 +570,38 @@ describe('createKubeAuth: watch-mode revocation and SubjectAccessReview', () => 
     const denied = await request(app).get('/data').set('Authorization', `Bearer ${token}`);
     expect([denied.status, denied.body.reason]).toEqual([403, 'subjectaccessreview_denied']);
     expect(sars[0]).toMatchObject({ user: 'system:serviceaccount:api:api', resourceAttributes: { verb: 'get', resource: 'records', group: 'data.example.com' } });
+  });
+
+  it('adapterOptions() gives fastify what middleware() gives express: the watch verifier, SAR attributes and reviewer', async () => {
+    let allowed = true;
+    const { auth, server, reviews, sars, token } = await stack(
+      { ...REQUIRED, K8S_AUTH_REVOCATION: 'watch', K8S_AUTH_REVOCATION_NAMESPACES: 'api', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_RESOURCE: 'records.data.example.com', K8S_AUTH_SAR_NAMESPACE: 'data-store', K8S_AUTH_SAR_DENY_TTL_SECONDS: '0', K8S_AUTH_SAR_ALLOW_TTL_SECONDS: '0' },
+      () => allowed,
+    );
+    const app = Fastify();
+    try {
+      await auth.revocation?.watch.waitForSync();
+      const options = auth.adapterOptions();
+      expect(options.verifier).toBe(auth.revocation?.verifier);
+      expect(options.access).toEqual(auth.config.access);
+      await app.register(fastifyKubeAuth, options);
+      app.get('/data', async () => 'ok');
+      const get = async () => {
+        const response = await app.inject({ url: '/data', headers: { authorization: `Bearer ${token}` } });
+        return [response.statusCode, response.statusCode === 200 ? response.body : (response.json<{ reason: string }>()).reason];
+      };
+      expect(await get()).toEqual([200, 'ok']);
+      allowed = false;
+      expect(await get()).toEqual([403, 'subjectaccessreview_denied']);
+      allowed = true;
+      server.remove('/api/v1/namespaces/api/pods', 'api-7d4b9c-x2x9z');
+      expect(await get()).toEqual([401, 'token_revoked']);
+      expect(reviews.requests).toHaveLength(0);
+      expect(sars).toHaveLength(2);
+    } finally {
+      await app.close();
+      auth.close();
+    }
   });
 
   it('refuses to build a revocation-sensitive route when revocation is none', async () => {

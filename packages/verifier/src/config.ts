@@ -283,6 +283,15 @@ export interface KubeAuthDependencies {
   onEvent?: EventListener;
 }
 
+/** What {@link KubeAuth.adapterOptions} gives: the options every adapter (fastify, gRPC, `createAuthenticate`) shares. */
+export interface KubeAuthAdapterOptions {
+  verifier: Verifier;
+  policy: Policy;
+  maxTokenBytes: number;
+  access?: AccessAttributes;
+  accessReviewer?: SubjectAccessReviewer;
+}
+
 /**
  * A configured verifier and policy. With `@kube-service-auth/verifier/express` imported, it also has
  * `middleware(options?)`: the express middleware for one route (declared there, so that the root entry carries no
@@ -300,6 +309,13 @@ export interface KubeAuth {
    * use; undefined when no API server is configured.
    */
   readonly accessReviewer: SubjectAccessReviewer | undefined;
+  /**
+   * The configured options for the fastify plugin and the gRPC interceptor, as `middleware()` applies them for express:
+   * the route verifier (the revocation watch's with `K8S_AUTH_REVOCATION=watch`), the policy, the token size bound,
+   * the environment's SubjectAccessReview attributes and a reviewer whenever an API server is configured. Spread it
+   * and add the adapter's own options: `fastifyKubeAuth, { ...auth.adapterOptions(), header: auth.config.header }`.
+   */
+  adapterOptions(): KubeAuthAdapterOptions;
   /**
    * Resolves when the service can decide: the issuers' keys are held (local mode) and the revocation watch has
    * synced and is not stale. Rejects otherwise; a readiness probe answers 503 then.
@@ -439,6 +455,16 @@ function assemble(config: KubeAuthConfig, deps: KubeAuthDependencies, kubeConfig
     get accessReviewer() {
       if (!accessReviewer && (deps.subjectAccessReviewClient || kubeConfig)) accessReviewer = makeReviewer();
       return accessReviewer;
+    },
+    adapterOptions() {
+      const reviewer = this.accessReviewer;
+      return {
+        verifier: routeVerifier,
+        policy,
+        maxTokenBytes: config.maxTokenBytes,
+        ...(config.access ? { access: config.access } : {}),
+        ...(reviewer ? { accessReviewer: reviewer } : {}),
+      };
     },
     async ready() {
       // TokenReview mode needs no key set to serve (its pre-check falls through without one).

@@ -7,7 +7,7 @@ import { LocalVerifier } from './local-verifier.js';
 import { Policy } from './policy.js';
 import { AUDIENCE, fakeClock, FakeIssuer, generateTestKey, ISSUER, signToken, type TestKey } from './test-support.js';
 import { tokenHash } from './token-hash.js';
-import type { Verifier, VerifyOptions } from './verifier.js';
+import { ServiceAccountVerifier, type Verifier, type VerifyOptions } from './verifier.js';
 
 let rsa: TestKey;
 let impostor: TestKey;
@@ -247,5 +247,15 @@ describe('kubeAuth middleware: onDecision', () => {
       expect(everything).not.toContain(token);
       expect(everything).not.toContain(token.split('.')[2]);
     }
+  });
+});
+
+describe('kubeAuth middleware: declared routes', () => {
+  it('refuses to build a revocation-sensitive middleware whose verifier cannot ask TokenReview', () => {
+    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch });
+    const verifier = new ServiceAccountVerifier({ mode: 'local', local });
+    const policy = new Policy({ allow: ['api:api'] });
+    expect(() => kubeAuth({ verifier, policy, revocationSensitive: true })).toThrow(/TokenReview/);
+    expect(typeof kubeAuth({ verifier, policy })).toBe('function');
   });
 });

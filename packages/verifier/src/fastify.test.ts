@@ -9,7 +9,7 @@ import { Policy } from './policy.js';
 import { SubjectAccessReviewer, type SubjectAccessReviewClient } from './subject-access-review.js';
 import { AUDIENCE, fakeClock, FakeIssuer, generateTestKey, ISSUER, signToken, type TestKey } from './test-support.js';
 import { tokenHash } from './token-hash.js';
-import type { Verifier, VerifyOptions } from './verifier.js';
+import { ServiceAccountVerifier, type Verifier, type VerifyOptions } from './verifier.js';
 
 // The plugin on a listening fastify 5 server on 127.0.0.1, called with fetch: the same answers as the express
 // middleware (RFC 6750, reason codes), per-route options, request.kubeAuth.
@@ -232,6 +232,15 @@ describe('fastify plugin: SubjectAccessReview', () => {
     apps.push(app);
     await app.register(fastifyKubeAuth, { verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }) });
     expect(() => app.get('/records', { config: { kubeAuth: { access: READ } } }, async () => 'ok')).toThrow(/accessReviewer/);
+  });
+
+  it('refuses at start-up a revocation-sensitive route when the verifier cannot ask TokenReview', async () => {
+    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch });
+    const app = Fastify();
+    apps.push(app);
+    await app.register(fastifyKubeAuth, { verifier: new ServiceAccountVerifier({ mode: 'local', local }), policy: new Policy({ allow: ['api:api'] }) });
+    app.get('/public-enough', async () => 'ok');
+    expect(() => app.get('/delete', { config: { kubeAuth: { revocationSensitive: true } } }, async () => 'ok')).toThrow(/TokenReview/);
   });
 });
 

@@ -22,7 +22,7 @@ import { Policy } from './policy.js';
 import { SubjectAccessReviewer, type SubjectAccessReviewClient } from './subject-access-review.js';
 import { AUDIENCE, fakeClock, FakeIssuer, generateTestKey, ISSUER, signToken, T0, type TestKey } from './test-support.js';
 import { FileTokenSource, StaticTokenSource } from './token-source.js';
-import type { Verifier, VerifyOptions } from './verifier.js';
+import { ServiceAccountVerifier, type Verifier, type VerifyOptions } from './verifier.js';
 
 // The interceptor in a grpc-js server on 127.0.0.1, called by a grpc-js client over a plaintext channel.
 
@@ -195,6 +195,17 @@ describe('gRPC server interceptor: SubjectAccessReview', () => {
     expect(() => kubeAuthInterceptor({ verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), access: READ })).toThrow(/accessReviewer/);
     const client = await serve({ methods: () => ({ access: READ }) });
     expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: 'internal_error' });
+  });
+
+  it('revocation-sensitive without TokenReview: the interceptor is refused at construction, a method refuses every call', async () => {
+    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch, clock: fakeClock().clock });
+    const verifier = new ServiceAccountVerifier({ mode: 'local', local });
+    const policy = new Policy({ allow: ['api:api'] });
+    expect(() => kubeAuthInterceptor({ verifier, policy, revocationSensitive: true })).toThrow(/TokenReview/);
+    const client = await serve({ verifier, methods: () => ({ revocationSensitive: true }) });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: 'internal_error' });
+    const plain = await serve({ verifier });
+    expect(await unary(plain, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: true });
   });
 });
 

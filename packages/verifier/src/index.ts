@@ -71,6 +71,7 @@ export {
   type KubeAuthConfig,
   type KubeAuthDependencies,
   type KubeAuth,
+  type KubeAuthAdapterOptions,
 } from './config.js';
 export {
   BoundObjectWatch,

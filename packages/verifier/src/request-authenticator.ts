@@ -51,6 +51,12 @@ export class RequestAuthenticator {
     this.access = options.access ? validateAccessAttributes(options.access) : undefined;
     this.accessReviewer = options.accessReviewer;
     if (this.access && !this.accessReviewer) throw new TypeError('a route with access attributes needs an accessReviewer');
+    // A route that asks for revocation checks must never silently get less: refused where the route is declared (at
+    // start-up for express and fastify), not on each request. A verifier that does not say (`canReview` absent, e.g. the
+    // watch verifier) is trusted to check revocation itself.
+    if (options.revocationSensitive && (options.verifier as { canReview?: unknown }).canReview === false) {
+      throw new TypeError('a revocation-sensitive route needs a verifier that can ask TokenReview (none is configured)');
+    }
   }
 
   authenticate(token: CheckedToken): AuthOutcome | Promise<AuthOutcome> {
