@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds, from Go modules and Debian's gcc, every binary the offline kind node image needs: kind itself, kubeadm,
-# kubelet, kubectl and the control-plane commands (through build-control-plane.sh, sharing its wrapper module and Go
+# kubelet, kubectl and the control-plane commands (through packages/testing/scripts/build-control-plane.sh, sharing its wrapper module and Go
 # build cache), containerd with its shim and ctr, crictl, coredns and the pause binary. Each lands in
 # $KSA_CACHE_DIR/bin/<name>-<version>/ and is reused on the next run. No registry, no prebuilt download.
 #
@@ -18,7 +18,7 @@ step_kind() {
 }
 
 step_kube() {
-  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION bash "$here/build-control-plane.sh" --node >/dev/null
+  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION bash "$here/../../packages/testing/scripts/build-control-plane.sh" --node >/dev/null
 }
 
 step_containerd() {

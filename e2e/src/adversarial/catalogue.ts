@@ -1,7 +1,7 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import type { ReasonCode } from '@kube-service-auth/verifier';
 import { exportJWK } from 'jose';
-import { signServiceAccountToken } from '../control-plane/tokens.js';
+import { signServiceAccountToken } from '@kube-service-auth/testing';
 import { attacker, b64, signCompact, type Cluster } from './fixture.js';
 
 /** What a bad token is built from. */

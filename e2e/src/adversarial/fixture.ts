@@ -17,11 +17,7 @@ import {
   type VerifierEvent,
 } from '@kube-service-auth/verifier';
 import type { JWK } from 'jose';
-import { ClusterClient } from '../control-plane/cluster.js';
-import { ControlPlane, type ControlPlaneOptions } from '../control-plane/control-plane.js';
-import { httpsRequest } from '../control-plane/https.js';
-import { serviceAccountClaims } from '../support/claims.js';
-import { inClusterKubeconfig } from '../local/local-deployment.js';
+import { ClusterClient, ControlPlane, type ControlPlaneOptions, httpsRequest, inClusterKubeconfig, serviceAccountClaims } from '@kube-service-auth/testing';
 import { ServiceProcess } from '../local/service-process.js';
 
 export const AUDIENCE = 'data-store';

@@ -1,7 +1,7 @@
 import { KubeAuthError, Policy, ServiceAccountVerifier, type ServiceAccountIdentity, type TokenReviewVerifier } from '@kube-service-auth/verifier';
 import { exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signServiceAccountToken } from '../control-plane/tokens.js';
+import { signServiceAccountToken } from '@kube-service-auth/testing';
 import { BAD_TOKENS, padTo, type Context } from './catalogue.js';
 import { ALLOWED, attacker, Cluster, payloadOf, pollUntil, signCompact, type CountingReviewClient } from './fixture.js';
 import { HitCounter } from './net.js';

@@ -1,9 +1,7 @@
 import { createKubeFetch, StaticTokenSource, type FetchLike } from '@kube-service-auth/verifier';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { JWK } from 'jose';
-import { ClusterClient } from '../control-plane/cluster.js';
-import type { ControlPlane } from '../control-plane/control-plane.js';
-import { httpsRequest } from '../control-plane/https.js';
+import { ClusterClient, type ControlPlane, httpsRequest } from '@kube-service-auth/testing';
 import type { ClusterAccess } from './protocol.js';
 
 /** What the benchmark needs from the real control plane. */

@@ -9,7 +9,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalVerifier, Policy, ServiceAccountVerifier } from '@kube-service-auth/verifier';
-import { ControlPlane } from '../control-plane/control-plane.js';
+import { ControlPlane } from '@kube-service-auth/testing';
 import { setUpCluster } from './fixture.js';
 import { forgedFloodSection } from './forged.js';
 import { AUDIENCE, type AuthConfig } from './protocol.js';

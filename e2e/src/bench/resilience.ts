@@ -9,8 +9,7 @@ import {
   type TokenReviewClient,
   type TokenReviewRequestOptions,
 } from '@kube-service-auth/verifier';
-import { ClusterClient } from '../control-plane/cluster.js';
-import type { ControlPlane } from '../control-plane/control-plane.js';
+import { ClusterClient, type ControlPlane } from '@kube-service-auth/testing';
 import { reviewerKubeConfig, type Fixture } from './fixture.js';
 import { AUDIENCE } from './protocol.js';
 import { fmt } from './sections.js';

@@ -18,8 +18,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClusterClient } from '../control-plane/cluster.js';
-import type { ControlPlane } from '../control-plane/control-plane.js';
+import { ClusterClient, type ControlPlane } from '@kube-service-auth/testing';
 import type { Fixture } from './fixture.js';
 import { AUDIENCE } from './protocol.js';
 

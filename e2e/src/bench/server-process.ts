@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { onProcessExit } from '../control-plane/processes.js';
+import { onProcessExit } from '@kube-service-auth/testing';
 import { pin } from './pinning.js';
 import type { AuthConfig, ChildMessage, ParentMessage, ServerStats, Transport } from './protocol.js';
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { serviceAccountClaims as sharedClaims } from '../support/claims.js';
+import { serviceAccountClaims as sharedClaims } from '@kube-service-auth/testing';
 
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

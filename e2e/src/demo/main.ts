@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { tokenHash } from '@kube-service-auth/verifier';
 import { call, eventually } from '../cases/http.js';
 import { payloadOf } from '../support/jwt.js';
-import { ControlPlane } from '../control-plane/control-plane.js';
+import { ControlPlane } from '@kube-service-auth/testing';
 import { LocalDeployment } from '../local/local-deployment.js';
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;

@@ -15,7 +15,7 @@ import type {
 } from '@kubernetes/client-node';
 import { loadConfig } from '@kube-service-auth/verifier';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterClient, ControlPlane, isApiError } from '../control-plane/index.js';
+import { ClusterClient, ControlPlane, isApiError } from '@kube-service-auth/testing';
 import { IMAGES, kubectl, MANIFEST_DIR } from '../kind/commands.js';
 import { run } from '../kind/exec.js';
 import { deployments, loadManifests, objectKey, REPO_ROOT } from './manifests.js';

@@ -12,8 +12,7 @@ import {
 } from '@kube-service-auth/verifier';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterClient } from '../control-plane/cluster.js';
-import { ControlPlane } from '../control-plane/control-plane.js';
+import { ClusterClient, ControlPlane } from '@kube-service-auth/testing';
 
 // Revocation at local speed, proven on a real kube-apiserver 1.36 + etcd: the data store watches the pods and
 // ServiceAccounts of namespace `api` with its own token (a Role grants get/list/watch there), and every verdict of

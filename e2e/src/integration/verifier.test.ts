@@ -13,8 +13,7 @@ import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../cases/http.js';
 import { payloadOf } from '../support/jwt.js';
-import { ClusterClient } from '../control-plane/cluster.js';
-import { ControlPlane } from '../control-plane/control-plane.js';
+import { ClusterClient, ControlPlane } from '@kube-service-auth/testing';
 
 // Every claim the verifier makes about Kubernetes, proven against a real kube-apiserver 1.36 and etcd.
 let cp: ControlPlane;

@@ -2,7 +2,7 @@ import { createKubeFetch, LocalVerifier, StaticTokenSource, TokenReviewVerifier 
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../cases/http.js';
-import { ClusterClient, PAUSE_IMAGE } from '../control-plane/index.js';
+import { ClusterClient, PAUSE_IMAGE } from '@kube-service-auth/testing';
 import { detectTestcontainersRuntime, ensureImages, k3sImages, startK3s, type K3sCluster } from './k3s-target.js';
 
 // The verifier against K3s, a real cluster with a kubelet, when a container runtime is here and the K3s image is in

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineDemoCases } from '../cases/demo-cases.js';
 import { call } from '../cases/http.js';
-import { ControlPlane } from '../control-plane/control-plane.js';
+import { ControlPlane } from '@kube-service-auth/testing';
 import { LocalDeployment } from './local-deployment.js';
 
 // The article's story, end to end: real kube-apiserver and etcd, the two demo services as real processes.

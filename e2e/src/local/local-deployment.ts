@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClusterClient } from '../control-plane/cluster.js';
-import type { ControlPlane } from '../control-plane/control-plane.js';
+import { ClusterClient, ProjectedToken, inClusterKubeconfig, type ControlPlane } from '@kube-service-auth/testing';
 import type { DemoTarget } from '../cases/target.js';
-import { ProjectedToken } from './projected-token.js';
 import { ServiceProcess } from './service-process.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -220,19 +218,4 @@ export class LocalDeployment implements DemoTarget {
     if (!pod) throw new Error(`pod ${name} does not exist`);
     return pod;
   }
-}
-
-/**
- * A kubeconfig shaped like in-cluster configuration: the cluster CA and a token file that client-node re-reads
- * (its `tokenFile` auth provider), so the data store's own rotating token keeps working for TokenReviews.
- */
-export function inClusterKubeconfig(server: string, caFile: string, tokenFile: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'local', cluster: { server, 'certificate-authority': caFile } }],
-    users: [{ name: 'pod', user: { 'auth-provider': { name: 'tokenFile', config: { tokenFile } } } }],
-    contexts: [{ name: 'pod', context: { cluster: 'local', user: 'pod' } }],
-    'current-context': 'pod',
-  });
 }

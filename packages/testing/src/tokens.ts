@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey } from 'node:crypto';
-import { serviceAccountClaims } from '../support/claims.js';
+import { serviceAccountClaims } from './claims.js';
 import { SignJWT } from 'jose';
 import type { SigningKey } from './pki.js';
 

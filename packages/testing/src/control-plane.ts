@@ -8,6 +8,7 @@ import { httpsRequest } from './https.js';
 import { generatePki, generateSigningKey, type Pki, type SigningKey, type SigningKeyType } from './pki.js';
 import { freePorts } from './ports.js';
 import { ManagedProcess, onProcessExit, removeDirOnExit, removeDirSync, tailFile } from './processes.js';
+import { TestCluster, type ControlPlaneConnection } from './test-cluster.js';
 
 /** A public key the API server should accept tokens from: a generated key pair or the path of a PEM file. */
 export type PublicKeyRef = SigningKey | string;
@@ -180,6 +181,19 @@ export class ControlPlane {
   /** Whether kube-apiserver is currently running. */
   get apiServerRunning(): boolean {
     return this.#apiServer?.running ?? false;
+  }
+
+  /**
+   * What a test process needs to use this control plane: plain JSON, to hand to other workers (vitest's `provide`, or
+   * the {@link CONNECTION_ENV} environment variable) and to pass to {@link TestCluster.connect}.
+   */
+  get connection(): ControlPlaneConnection {
+    return { url: this.url, issuer: this.issuer, apiAudiences: [...this.apiAudiences], caPem: this.caPem, adminKubeconfig: this.#kubeconfig };
+  }
+
+  /** Test helpers (namespaces, ServiceAccounts, pods, tokens) over this control plane, as admin. */
+  cluster(): TestCluster {
+    return TestCluster.connect(this.connection);
   }
 
   /** A fresh admin `KubeConfig`. */
