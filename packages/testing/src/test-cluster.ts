@@ -146,6 +146,11 @@ export class TestNamespace {
     return new TestServiceAccount(this, name, uid);
   }
 
+  /** Creates several ServiceAccounts at once: `const [api, other] = await ns.createServiceAccounts('api', 'other')`. */
+  async createServiceAccounts<const Names extends readonly string[]>(...names: Names): Promise<{ -readonly [K in keyof Names]: TestServiceAccount }> {
+    return (await Promise.all(names.map((name) => this.createServiceAccount(name)))) as { -readonly [K in keyof Names]: TestServiceAccount };
+  }
+
   /**
    * Creates a Pod object running as `serviceAccount`. It never runs (no scheduler, no kubelet); it exists so that tokens
    * can be bound to it and refused once it is deleted.
