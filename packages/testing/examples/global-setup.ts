@@ -1,2 +1,2 @@
 // vitest.config.ts: `test: { globalSetup: ['./global-setup.ts'] }`. One control plane per run, shared by all workers.
-export { setup } from '@kube-service-auth/testing/vitest';
+export { setup } from '@kube-service-auth/testing/global-setup';

@@ -75,7 +75,7 @@ export class TestCluster {
     if (!value) {
       throw new Error(
         `${CONNECTION_ENV} is not set: start a control plane in the test runner's global setup ` +
-          `(vitest: globalSetup exporting setup from '@kube-service-auth/testing/vitest'), or use ControlPlane.start()`,
+          `(vitest: globalSetup exporting setup from '@kube-service-auth/testing/global-setup'), or use ControlPlane.start()`,
       );
     }
     return new TestCluster(JSON.parse(value) as ControlPlaneConnection);

@@ -16,7 +16,7 @@ export interface ProvidingProject {
  *
  * ```ts
  * // global-setup.ts, named in vitest.config.ts as test.globalSetup
- * export { setup } from '@kube-service-auth/testing/vitest';
+ * export { setup } from '@kube-service-auth/testing/global-setup';
  * ```
  * @returns the teardown, which vitest calls at the end of the run.
  */
@@ -31,11 +31,12 @@ export async function setup(project?: ProvidingProject, options: ControlPlaneOpt
   };
 }
 
+let teardown: (() => Promise<void>) | undefined;
+
 /**
  * Same as {@link setup} for `node --test --test-global-setup=<file>` (Node ≥ 24): export `globalSetup` and
  * `globalTeardown` from the file. Test files run in child processes that inherit {@link CONNECTION_ENV}.
  */
-let teardown: (() => Promise<void>) | undefined;
 export async function globalSetup(): Promise<void> {
   teardown = await setup();
 }
