@@ -20,6 +20,11 @@ export default tseslint.config(
       // Async functions without await are how the attack catalogue and fakes implement async interfaces.
       '@typescript-eslint/require-await': 'off',
       'no-console': 'off',
+      // node:test's test() returns a promise the runner itself awaits (the kit's node:test recipe).
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] },
+      ],
     },
   },
   {
