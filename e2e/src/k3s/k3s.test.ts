@@ -7,7 +7,7 @@ import { detectTestcontainersRuntime, ensureImages, k3sImages, startK3s, type K3
 
 // The verifier against K3s, a real cluster with a kubelet, when a container runtime is here and the K3s image is in
 // it or can be pulled. Otherwise this file skips with the reason (an engine without registry access is a missing
-// prerequisite, not a failure); the local control plane (e2e/src/control-plane, e2e/src/local) and the kind suite
+// prerequisite, not a failure); the local control plane (packages/testing, e2e/src/local) and the kind suite
 // (`pnpm e2e`) run the same checks.
 const runtime = await detectTestcontainersRuntime();
 const images = runtime.available ? await ensureImages(k3sImages()) : undefined;
