@@ -3,11 +3,11 @@
 # binaries outside the clone, so that a second run reuses them. No Docker, no prebuilt downloads.
 #
 #   --node        also build kubeadm, kubelet, kubectl, kube-controller-manager, kube-scheduler and kube-proxy (the
-#                 kind node image of `pnpm e2e --offline`, see build-kind-offline.sh) from the same wrapper module,
-#                 so they share its module resolution and Go build cache.
+#                 kind node image of `pnpm e2e --offline`, see e2e/scripts/build-kind-offline.sh) from the same
+#                 wrapper module, so they share its module resolution and Go build cache.
 #
 #   K8S_VERSION   Kubernetes version of kube-apiserver (default v1.36.3)
-#   ETCD_VERSION  etcd version (default v3.6.16)
+#   ETCD_VERSION  etcd version (default v3.6.16; both defaults are also in src/binaries.ts and e2e/scripts/versions.sh)
 #   KSA_CACHE_DIR cache root (default ~/.cache/kube-service-auth)
 #
 # Prints the directory holding `etcd` and `kube-apiserver` as its last line.

@@ -193,7 +193,7 @@ export class ClusterClient {
     // In order: a Namespace must exist before the objects in it.
     for (const object of objects) {
       applied.push(
-        await this.objects.patch(object, undefined, options.dryRun, options.fieldManager ?? 'kube-service-auth-e2e', true, PatchStrategy.ServerSideApply),
+        await this.objects.patch(object, undefined, options.dryRun, options.fieldManager ?? 'kube-service-auth-testing', true, PatchStrategy.ServerSideApply),
       );
     }
     return applied;

@@ -207,10 +207,10 @@ export class ControlPlane {
   kubeConfigForToken(token: string): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'ksa-e2e', server: this.url, caData: b64(this.caPem), skipTLSVerify: false }],
+      clusters: [{ name: 'ksa-test', server: this.url, caData: b64(this.caPem), skipTLSVerify: false }],
       users: [{ name: 'token', token }],
-      contexts: [{ name: 'token@ksa-e2e', cluster: 'ksa-e2e', user: 'token' }],
-      currentContext: 'token@ksa-e2e',
+      contexts: [{ name: 'token@ksa-test', cluster: 'ksa-test', user: 'token' }],
+      currentContext: 'token@ksa-test',
     });
     return kc;
   }
@@ -275,7 +275,7 @@ export class ControlPlane {
       {
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'ksa-e2e', cluster: { server: this.url, 'certificate-authority-data': b64(this.caPem) } }],
+        clusters: [{ name: 'ksa-test', cluster: { server: this.url, 'certificate-authority-data': b64(this.caPem) } }],
         users: [
           {
             name: 'admin',
@@ -285,8 +285,8 @@ export class ControlPlane {
             },
           },
         ],
-        contexts: [{ name: 'admin@ksa-e2e', context: { cluster: 'ksa-e2e', user: 'admin' } }],
-        'current-context': 'admin@ksa-e2e',
+        contexts: [{ name: 'admin@ksa-test', context: { cluster: 'ksa-test', user: 'admin' } }],
+        'current-context': 'admin@ksa-test',
       },
       null,
       2,
@@ -299,13 +299,13 @@ export class ControlPlane {
     this.#etcd = await ManagedProcess.spawn(
       this.#binaries.etcd,
       [
-        '--name=ksa-e2e',
+        '--name=ksa-test',
         `--data-dir=${join(this.dir, 'etcd-data')}`,
         `--listen-client-urls=${this.#etcdUrl}`,
         `--advertise-client-urls=${this.#etcdUrl}`,
         `--listen-peer-urls=${peerUrl}`,
         `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=ksa-e2e=${peerUrl}`,
+        `--initial-cluster=ksa-test=${peerUrl}`,
         '--initial-cluster-state=new',
         // Throwaway data: durability only costs time.
         '--unsafe-no-fsync',

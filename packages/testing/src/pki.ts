@@ -93,7 +93,7 @@ export async function generatePki(dir: string): Promise<Pki> {
   const caKeyFile = join(dir, 'ca.key');
   await openssl([
     'req', '-x509', '-config', config, '-extensions', 'ca', ...TLS_KEY, '-keyout', caKeyFile, '-out', caCertFile,
-    '-days', '7', '-subj', '/CN=kube-service-auth e2e CA',
+    '-days', '7', '-subj', '/CN=kube-service-auth testing CA',
   ]);
   const [server, admin] = await Promise.all([
     issueCert(dir, 'apiserver', '/CN=kube-apiserver', 'server', config),
