@@ -3,9 +3,16 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthenticationV1Api, VersionApi } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { PROVIDE_KEY } from './global-setup.js';
 import { isApiError } from './cluster.js';
-import { CONNECTION_ENV, TestCluster, type TestNamespace } from './test-cluster.js';
+import { CONNECTION_ENV, TestCluster, type ControlPlaneConnection, type TestNamespace } from './test-cluster.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeServiceAuthControlPlane: ControlPlaneConnection;
+  }
+}
 
 // Against the control plane of the project's global setup (examples/global-setup.ts), as a user's suite would run.
 
@@ -38,6 +45,12 @@ beforeAll(async () => {
 describe('TestCluster', () => {
   it('says which setup is missing when the connection variable is not set', () => {
     expect(() => TestCluster.fromEnv({})).toThrow(new RegExp(`${CONNECTION_ENV} is not set.*globalSetup`));
+  });
+
+  it('reaches workers both through the environment and through vitest\'s inject', () => {
+    expect(PROVIDE_KEY).toBe('kubeServiceAuthControlPlane');
+    expect(inject('kubeServiceAuthControlPlane')).toEqual(cluster.connection);
+    expect(cluster.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('gives every namespace a fresh name, so that tests do not see each other', async () => {

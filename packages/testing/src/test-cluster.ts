@@ -81,14 +81,17 @@ export class TestCluster {
     return new TestCluster(JSON.parse(value) as ControlPlaneConnection);
   }
 
+  /** The API server, `https://127.0.0.1:<port>`. */
   get url(): string {
     return this.connection.url;
   }
 
+  /** The ServiceAccount token issuer, as a verifier should be configured with (`K8S_AUTH_ISSUER`). */
   get issuer(): string {
     return this.connection.issuer;
   }
 
+  /** The cluster CA (PEM), which serves the API server's certificate. */
   get caPem(): string {
     return this.connection.caPem;
   }
