@@ -7,14 +7,13 @@ import {
   type AccessAttributes,
   type KubeAuth,
 } from '@kube-service-auth/verifier';
+import { ClusterClient, ControlPlane } from '@kube-service-auth/testing';
 import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
 import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EchoCaller, startEchoServer, WHO_AM_I, type EchoAnswer } from '../cases/grpc-echo.js';
-import { ClusterClient } from '../control-plane/cluster.js';
-import { ControlPlane } from '../control-plane/control-plane.js';
 
 // SubjectAccessReview through the fastify plugin (a listening server on 127.0.0.1) and the gRPC interceptor (a grpc-js
 // server and plaintext client on 127.0.0.1), against the real kube-apiserver's RBAC: a Role in `data-store` grants

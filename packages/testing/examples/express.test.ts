@@ -10,7 +10,7 @@ test('api gets in, another ServiceAccount is forbidden, a deleted pod is refused
   const [api, other, store] = await ns.createServiceAccounts('api', 'other', 'store');
   await store.grantAuthDelegator(); // TokenReview, for the revocation-sensitive route
   const credentials = await (await ns.createPod('store', { serviceAccount: store })).inClusterCredentials();
-  const auth = kubeAuthFromEnv({ ...credentials.env, K8S_AUTH_AUDIENCE: 'store', K8S_AUTH_ALLOWED_IDENTITIES: api.username });
+  const auth = await kubeAuthFromEnv({ ...credentials.env, K8S_AUTH_AUDIENCE: 'store', K8S_AUTH_ALLOWED_IDENTITIES: api.username });
   const app = express()
     .get('/data', auth.middleware(), (_req, res) => res.send('data'))
     .get('/delete-all', auth.middleware({ revocationSensitive: true }), (_req, res) => res.send('done'));
