@@ -4,7 +4,15 @@ import { defineConfig } from 'vitest/config';
 // control plane live in e2e/ and get longer time-outs there. Under CI a JSON report feeds the summary line.
 export default defineConfig({
   test: {
-    projects: ['packages/verifier', 'packages/cli', 'packages/testing', 'packages/demo-common', 'packages/demo-api', 'packages/demo-store', 'e2e'],
+    projects: [
+      'packages/verifier',
+      'packages/cli',
+      'packages/testing',
+      'packages/demo-common',
+      'packages/demo-api',
+      'packages/demo-store',
+      'e2e',
+    ],
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.tmp/vitest-report.json' }]] : ['default'],
   },
 });

@@ -13,7 +13,10 @@ export default defineConfig({
     fileParallelism: false,
     // Under CI a JSON report feeds the summary line of .ci/run, next to the one of `pnpm test`.
     reporters: process.env.CI
-      ? ['default', ['json', { outputFile: fileURLToPath(new URL('../.tmp/vitest-kind-report.json', import.meta.url)) }]]
+      ? [
+          'default',
+          ['json', { outputFile: fileURLToPath(new URL('../.tmp/vitest-kind-report.json', import.meta.url)) }],
+        ]
       : ['default'],
   },
 });

@@ -45,11 +45,19 @@ type Setup =
 
 /** One adapter under test: a call with a token (or none) in the configured header / metadata key. */
 interface Surface {
-  call(token: string | undefined): Promise<{ accepted: boolean; username?: string | null; reason: string | null; status: number }>;
+  call(
+    token: string | undefined,
+  ): Promise<{ accepted: boolean; username?: string | null; reason: string | null; status: number }>;
   close(): Promise<void>;
 }
 
-const HTTP_STATUS = { unauthenticated: 401, invalid: 401, forbidden: 403, unavailable: 503, misconfigured: 500 } as const;
+const HTTP_STATUS = {
+  unauthenticated: 401,
+  invalid: 401,
+  forbidden: 403,
+  unavailable: 503,
+  misconfigured: 500,
+} as const;
 const GRPC_CODE = { unauthenticated: 16, invalid: 16, forbidden: 7, unavailable: 14, misconfigured: 13 } as const;
 
 let cluster: Cluster;
@@ -59,12 +67,18 @@ const surfaces = new Map<string, Surface>();
 
 async function fastifySurface(verifier: Verifier, raw: boolean, revocationSensitive: boolean): Promise<Surface> {
   const app: FastifyInstance = Fastify();
-  await app.register(fastifyKubeAuth, { verifier, policy: new Policy({ allow: [ALLOWED] }), header: raw ? 'x-client-id' : 'authorization', revocationSensitive });
+  await app.register(fastifyKubeAuth, {
+    verifier,
+    policy: new Policy({ allow: [ALLOWED] }),
+    header: raw ? 'x-client-id' : 'authorization',
+    revocationSensitive,
+  });
   app.get('/data', async (request) => ({ username: request.kubeAuth?.identity.username ?? null }));
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     async call(token) {
-      const headers: Record<string, string> = token === undefined ? {} : raw ? { 'x-client-id': token } : { authorization: `Bearer ${token}` };
+      const headers: Record<string, string> =
+        token === undefined ? {} : raw ? { 'x-client-id': token } : { authorization: `Bearer ${token}` };
       const res = await fetch(`${base}/data`, { headers });
       const body = (await res.json()) as { username?: string; reason?: string };
       return { accepted: res.status === 200, username: body.username, reason: body.reason ?? null, status: res.status };
@@ -75,7 +89,9 @@ async function fastifySurface(verifier: Verifier, raw: boolean, revocationSensit
 
 async function grpcSurface(verifier: Verifier, raw: boolean, revocationSensitive: boolean): Promise<Surface> {
   const key = raw ? 'x-client-id' : 'authorization';
-  const server = await startEchoServer([kubeAuthInterceptor({ verifier, policy: new Policy({ allow: [ALLOWED] }), key, revocationSensitive })]);
+  const server = await startEchoServer([
+    kubeAuthInterceptor({ verifier, policy: new Policy({ allow: [ALLOWED] }), key, revocationSensitive }),
+  ]);
   const caller = new EchoCaller(server.address);
   return {
     async call(token) {
@@ -93,7 +109,8 @@ async function grpcSurface(verifier: Verifier, raw: boolean, revocationSensitive
 
 function verifierFor(setup: Setup): Verifier {
   const local = () => cluster.localVerifier({ jwks: { cooldown: 3600 } }).verifier;
-  const review = (client = cluster.reviewClient()) => cluster.tokenReviewVerifier(client, { cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
+  const review = (client = cluster.reviewClient()) =>
+    cluster.tokenReviewVerifier(client, { cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
   switch (setup) {
     case 'local':
     case 'local-raw':
@@ -106,25 +123,53 @@ function verifierFor(setup: Setup): Verifier {
       // No ServiceAccount token to read the key set with: the API server refuses discovery.
       return new ServiceAccountVerifier({
         mode: 'local',
-        local: new LocalVerifier({ issuers: [cluster.issuer], audience: 'data-store', fetch: createKubeFetch({ caPem: cluster.cp.caPem }) }),
+        local: new LocalVerifier({
+          issuers: [cluster.issuer],
+          audience: 'data-store',
+          fetch: createKubeFetch({ caPem: cluster.cp.caPem }),
+        }),
       });
     case 'unusable-key':
       // The key set (served on loopback, as K8S_AUTH_JWKS_URI may point anywhere) holds the cluster's kid with a JWK
       // that cannot be imported.
       return new ServiceAccountVerifier({
         mode: 'local',
-        local: new LocalVerifier({ issuers: [{ issuer: cluster.issuer, jwksUri: `${badKeys.url}/jwks.json` }], audience: 'data-store', fetch: cluster.kubeFetch().fetch }),
+        local: new LocalVerifier({
+          issuers: [{ issuer: cluster.issuer, jwksUri: `${badKeys.url}/jwks.json` }],
+          audience: 'data-store',
+          fetch: cluster.kubeFetch().fetch,
+        }),
       });
     case 'foreign-jwks':
       // The real discovery document, its jwks_uri moved to another origin (what --service-account-jwks-uri can do).
-      return new ServiceAccountVerifier({ mode: 'local', local: new LocalVerifier({ issuers: [cluster.issuer], audience: 'data-store', fetch: foreignJwksUri(cluster.kubeFetch().fetch) }) });
+      return new ServiceAccountVerifier({
+        mode: 'local',
+        local: new LocalVerifier({
+          issuers: [cluster.issuer],
+          audience: 'data-store',
+          fetch: foreignJwksUri(cluster.kubeFetch().fetch),
+        }),
+      });
     case 'one-review-at-a-time':
-      return new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: cluster.tokenReviewVerifier(cluster.reviewClient(), { cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0, maxInflight: 1 }) });
+      return new ServiceAccountVerifier({
+        mode: 'tokenreview',
+        tokenReview: cluster.tokenReviewVerifier(cluster.reviewClient(), {
+          cacheTtlSeconds: 0,
+          negativeCacheTtlSeconds: 0,
+          maxInflight: 1,
+        }),
+      });
     case 'no-delegator':
-      return new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: review(cluster.reviewClient(noDelegatorToken)) });
+      return new ServiceAccountVerifier({
+        mode: 'tokenreview',
+        tokenReview: review(cluster.reviewClient(noDelegatorToken)),
+      });
     case 'unreachable':
       // A closed port on loopback: nothing listens there.
-      return new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: review(cluster.reviewClient(cluster.reviewerToken, 'https://127.0.0.1:1')) });
+      return new ServiceAccountVerifier({
+        mode: 'tokenreview',
+        tokenReview: review(cluster.reviewClient(cluster.reviewerToken, 'https://127.0.0.1:1')),
+      });
     case 'broken':
       return {
         mode: 'local',
@@ -145,16 +190,31 @@ function foreignJwksUri(inner: FetchLike): FetchLike {
     if (!url.endsWith('/.well-known/openid-configuration')) return res;
     const doc = JSON.parse(await res.text()) as Record<string, unknown>;
     const body = JSON.stringify({ ...doc, jwks_uri: 'https://127.0.0.2:6443/openid/v1/jwks' });
-    return { status: res.status, headers: { get: (name: string) => (name.toLowerCase() === 'content-length' ? String(body.length) : res.headers.get(name)) }, text: async () => body };
+    return {
+      status: res.status,
+      headers: {
+        get: (name: string) => (name.toLowerCase() === 'content-length' ? String(body.length) : res.headers.get(name)),
+      },
+      text: async () => body,
+    };
   };
 }
 
 beforeAll(async () => {
   cluster = await Cluster.start();
-  hits = await HitCounter.start({ keys: [{ ...(await exportJWK(attacker.rsa.publicKey)), kid: 'attacker-key-1', alg: 'RS256', use: 'sig' }] });
+  hits = await HitCounter.start({
+    keys: [{ ...(await exportJWK(attacker.rsa.publicKey)), kid: 'attacker-key-1', alg: 'RS256', use: 'sig' }],
+  });
   ctx = { cluster, attackerUrl: hits.url, valid: await cluster.token() };
-  badKeys = await HitCounter.start({ keys: [{ kty: 'RSA', kid: (await cluster.signingKey()).kid, alg: 'RS256', use: 'sig', n: 'AQAB', e: '' }] });
-  noDelegatorToken = await cluster.token({ namespace: 'data-store', serviceAccount: 'no-delegator', pod: null, audiences: [] });
+  badKeys = await HitCounter.start({
+    keys: [{ kty: 'RSA', kid: (await cluster.signingKey()).kid, alg: 'RS256', use: 'sig', n: 'AQAB', e: '' }],
+  });
+  noDelegatorToken = await cluster.token({
+    namespace: 'data-store',
+    serviceAccount: 'no-delegator',
+    pod: null,
+    audiences: [],
+  });
   const setups: Setup[] = [
     'local',
     'local-raw',
@@ -188,7 +248,13 @@ const ADAPTERS = ['fastify', 'grpc'] as const;
 const surface = (adapter: (typeof ADAPTERS)[number], setup: Setup) => surfaces.get(`${adapter}/${setup}`) as Surface;
 
 /** Calls, records, and asserts a refusal with `reason` and the status of its kind. */
-async function expectRefused(adapter: (typeof ADAPTERS)[number], setup: Setup, name: string, token: string | undefined, reason: ReasonCode): Promise<void> {
+async function expectRefused(
+  adapter: (typeof ADAPTERS)[number],
+  setup: Setup,
+  name: string,
+  token: string | undefined,
+  reason: ReasonCode,
+): Promise<void> {
   const answer = await surface(adapter, setup).call(token);
   const kind = REASONS[reason].kind;
   const status = adapter === 'fastify' ? HTTP_STATUS[kind] : GRPC_CODE[kind];
@@ -201,14 +267,25 @@ async function expectRefused(adapter: (typeof ADAPTERS)[number], setup: Setup, n
     observedVerdict: answer.accepted ? 'accept' : 'reject',
     observed: answer.accepted ? 'accepted' : `${adapter} ${answer.status} ${answer.reason}`,
   });
-  expect({ accepted: answer.accepted, status: answer.status, reason: answer.reason }, `${adapter} ${setup}: ${name}`).toEqual({ accepted: false, status, reason });
+  expect(
+    { accepted: answer.accepted, status: answer.status, reason: answer.reason },
+    `${adapter} ${setup}: ${name}`,
+  ).toEqual({ accepted: false, status, reason });
 }
 
 describe.each(ADAPTERS)('%s adapter against the real API server', (adapter) => {
   it('accepts the allowed caller in local mode, TokenReview mode and on a revocation-sensitive route, Bearer and raw', async () => {
     for (const setup of ['local', 'local-raw', 'tokenreview', 'tokenreview-raw', 'revocation-sensitive'] as const) {
       const answer = await surface(adapter, setup).call(ctx.valid);
-      record({ kind: 'control', name: `valid token (${setup})`, expected: `${adapter}: accepted`, reason: '—', expectedVerdict: 'accept', observedVerdict: answer.accepted ? 'accept' : 'reject', observed: answer.accepted ? 'accepted' : `${answer.status} ${answer.reason}` });
+      record({
+        kind: 'control',
+        name: `valid token (${setup})`,
+        expected: `${adapter}: accepted`,
+        reason: '—',
+        expectedVerdict: 'accept',
+        observedVerdict: answer.accepted ? 'accept' : 'reject',
+        observed: answer.accepted ? 'accepted' : `${answer.status} ${answer.reason}`,
+      });
       expect(answer, setup).toMatchObject({ accepted: true, username: ALLOWED });
     }
   });
@@ -224,7 +301,8 @@ describe.each(ADAPTERS)('%s adapter against the real API server', (adapter) => {
     await refuse('local', 'no token', undefined, 'token_missing');
     await refuse('local', 'not a JWS', 'abc', 'token_malformed');
     await refuse('local', 'one byte over the limit', await padTo(ctx, 8193), 'token_too_large');
-    for (const bad of BAD_TOKENS.filter((t) => !t.inProcessOnly && !seen.has(t.reason))) await refuse('local-raw', bad.name, await bad.build(ctx), bad.reason);
+    for (const bad of BAD_TOKENS.filter((t) => !t.inProcessOnly && !seen.has(t.reason)))
+      await refuse('local-raw', bad.name, await bad.build(ctx), bad.reason);
     await refuse('local', 'caller not in the allow-list', intruder, 'identity_not_allowed');
     await refuse('tokenreview', 'aud of another service (TokenReview mode)', other, 'tokenreview_rejected');
     await refuse('anonymous-jwks', 'key set unreadable without a ServiceAccount token', ctx.valid, 'jwks_unavailable');
@@ -239,13 +317,30 @@ describe.each(ADAPTERS)('%s adapter against the real API server', (adapter) => {
     const overloaded = answers.find((a) => !a.accepted);
     expect(answers.filter((a) => a.accepted)).toHaveLength(1);
     expect(overloaded).toMatchObject({ reason: 'tokenreview_overloaded', status: adapter === 'fastify' ? 503 : 14 });
-    record({ kind: 'fault', name: 'TokenReview in-flight cap reached', expected: `${adapter}: refused`, reason: 'tokenreview_overloaded', expectedVerdict: 'reject', observedVerdict: overloaded ? 'reject' : 'accept', observed: String(overloaded?.reason) });
+    record({
+      kind: 'fault',
+      name: 'TokenReview in-flight cap reached',
+      expected: `${adapter}: refused`,
+      reason: 'tokenreview_overloaded',
+      expectedVerdict: 'reject',
+      observedVerdict: overloaded ? 'reject' : 'accept',
+      observed: String(overloaded?.reason),
+    });
     seen.add('tokenreview_overloaded');
     // Not produced here: watch-mode revocation (token_revoked, revocation_unavailable; the adapters pass a watch
     // verifier's reasons through like any other, its own suite drives them) and SubjectAccessReview
     // (subjectaccessreview_*), whose per-route attributes only the express middleware takes so far.
-    const elsewhere = ['token_revoked', 'revocation_unavailable', 'subjectaccessreview_denied', 'subjectaccessreview_unavailable'];
-    expect([...seen].sort()).toEqual(Object.keys(REASONS).filter((r) => !elsewhere.includes(r)).sort());
+    const elsewhere = [
+      'token_revoked',
+      'revocation_unavailable',
+      'subjectaccessreview_denied',
+      'subjectaccessreview_unavailable',
+    ];
+    expect([...seen].sort()).toEqual(
+      Object.keys(REASONS)
+        .filter((r) => !elsewhere.includes(r))
+        .sort(),
+    );
   });
 
   it('a revocation-sensitive route refuses the token of a deleted pod at once; local mode still accepts it', async () => {
@@ -253,8 +348,16 @@ describe.each(ADAPTERS)('%s adapter against the real API server', (adapter) => {
     const token = await cluster.token({ pod });
     expect(await surface(adapter, 'revocation-sensitive').call(token)).toMatchObject({ accepted: true });
     await cluster.admin.deletePod('api', pod.name);
-    const { value } = await pollUntil(() => surface(adapter, 'revocation-sensitive').call(token), (a) => !a.accepted, 45_000);
-    expect(value).toMatchObject({ accepted: false, reason: 'tokenreview_rejected', status: adapter === 'fastify' ? 401 : 16 });
+    const { value } = await pollUntil(
+      () => surface(adapter, 'revocation-sensitive').call(token),
+      (a) => !a.accepted,
+      45_000,
+    );
+    expect(value).toMatchObject({
+      accepted: false,
+      reason: 'tokenreview_rejected',
+      status: adapter === 'fastify' ? 401 : 16,
+    });
     expect(await surface(adapter, 'local').call(token)).toMatchObject({ accepted: true });
   });
 });
@@ -303,11 +406,15 @@ describe.each(ADAPTERS)('the adversarial catalogue through the %s adapter', (ada
 
 describe('gRPC client side against the real API server', () => {
   it('the token interceptor attaches the projected token from its file over a plaintext channel, and follows its rotation', async () => {
-    const server = await startEchoServer([kubeAuthInterceptor({ verifier: verifierFor('local'), policy: new Policy({ allow: [ALLOWED] }) })]);
+    const server = await startEchoServer([
+      kubeAuthInterceptor({ verifier: verifierFor('local'), policy: new Policy({ allow: [ALLOWED] }) }),
+    ]);
     const dir = await mkdtemp(join(tmpdir(), 'ksa-grpc-token-'));
     const file = join(dir, 'token');
     await writeFile(file, ctx.valid);
-    const caller = new EchoCaller(server.address, { interceptors: [serviceAccountTokenInterceptor(new FileTokenSource({ path: file }))] });
+    const caller = new EchoCaller(server.address, {
+      interceptors: [serviceAccountTokenInterceptor(new FileTokenSource({ path: file }))],
+    });
     try {
       expect(await caller.whoAmI()).toEqual({ ok: true, username: ALLOWED });
       // The kubelet's rotation, as the file sees it: new content (here another caller's token, to tell them apart).

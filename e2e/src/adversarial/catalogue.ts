@@ -28,12 +28,21 @@ const segments = (token: string) => token.split('.') as [string, string, string]
 const attackerKid = 'attacker-key-1';
 
 /** A token of the allowed caller signed with the cluster's real key, with claim overrides. */
-const real = (overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}) => async (ctx: Context) =>
-  ctx.cluster.signWithClusterKey(await ctx.cluster.claims(overrides), header);
+const real =
+  (overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}) =>
+  async (ctx: Context) =>
+    ctx.cluster.signWithClusterKey(await ctx.cluster.claims(overrides), header);
 
 /** The same claims, signed by the attacker. */
-const forged = (header: Record<string, unknown>, alg: 'RS256' | 'ES256' = 'RS256') => async (ctx: Context) =>
-  signCompact({ alg, ...header }, await ctx.cluster.claims(), alg, alg === 'RS256' ? attacker.rsa.privateKey : attacker.ec.privateKey);
+const forged =
+  (header: Record<string, unknown>, alg: 'RS256' | 'ES256' = 'RS256') =>
+  async (ctx: Context) =>
+    signCompact(
+      { alg, ...header },
+      await ctx.cluster.claims(),
+      alg,
+      alg === 'RS256' ? attacker.rsa.privateKey : attacker.ec.privateKey,
+    );
 
 const clusterKid = async (ctx: Context) => (await ctx.cluster.signingKey()).kid;
 
@@ -43,11 +52,18 @@ async function publicKeyBytes(ctx: Context, form: 'pem' | 'jwk' | 'der'): Promis
   if (!jwk) throw new Error('the cluster publishes no key');
   if (form === 'jwk') return Buffer.from(JSON.stringify(jwk));
   const key = createPublicKey({ key: jwk, format: 'jwk' });
-  return form === 'pem' ? Buffer.from(key.export({ type: 'spki', format: 'pem' })) : key.export({ type: 'spki', format: 'der' });
+  return form === 'pem'
+    ? Buffer.from(key.export({ type: 'spki', format: 'pem' }))
+    : key.export({ type: 'spki', format: 'der' });
 }
 
 const hs256 = (form: 'pem' | 'jwk' | 'der') => async (ctx: Context) =>
-  signCompact({ alg: 'HS256', kid: await clusterKid(ctx), typ: 'JWT' }, await ctx.cluster.claims(), 'HS256', await publicKeyBytes(ctx, form));
+  signCompact(
+    { alg: 'HS256', kid: await clusterKid(ctx), typ: 'JWT' },
+    await ctx.cluster.claims(),
+    'HS256',
+    await publicKeyBytes(ctx, form),
+  );
 
 /** Raw JSON text with a duplicated member: `first` then `last`, both under `name`. */
 async function duplicated(ctx: Context, name: string, first: unknown, last: unknown): Promise<string> {
@@ -72,17 +88,34 @@ export const BAD_TOKENS: BadToken[] = [
     group: 'algorithm and key',
     name: 'alg none, with a signature segment',
     reason: 'algorithm_not_allowed',
-    build: async (ctx) => `${signCompact({ alg: 'none', kid: await clusterKid(ctx) }, await ctx.cluster.claims(), 'none')}${segments(ctx.valid)[2]}`,
+    build: async (ctx) =>
+      `${signCompact({ alg: 'none', kid: await clusterKid(ctx) }, await ctx.cluster.claims(), 'none')}${segments(ctx.valid)[2]}`,
   },
   {
     group: 'algorithm and key',
     name: 'alg "None" (case variant)',
     reason: 'algorithm_not_allowed',
-    build: async (ctx) => `${signCompact({ alg: 'None', kid: await clusterKid(ctx) }, await ctx.cluster.claims(), 'none')}AAAA`,
+    build: async (ctx) =>
+      `${signCompact({ alg: 'None', kid: await clusterKid(ctx) }, await ctx.cluster.claims(), 'none')}AAAA`,
   },
-  { group: 'algorithm and key', name: 'HS256 keyed with the cluster public key (PEM)', reason: 'algorithm_not_allowed', build: hs256('pem') },
-  { group: 'algorithm and key', name: 'HS256 keyed with the cluster public key (JWK JSON)', reason: 'algorithm_not_allowed', build: hs256('jwk') },
-  { group: 'algorithm and key', name: 'HS256 keyed with the cluster public key (DER)', reason: 'algorithm_not_allowed', build: hs256('der') },
+  {
+    group: 'algorithm and key',
+    name: 'HS256 keyed with the cluster public key (PEM)',
+    reason: 'algorithm_not_allowed',
+    build: hs256('pem'),
+  },
+  {
+    group: 'algorithm and key',
+    name: 'HS256 keyed with the cluster public key (JWK JSON)',
+    reason: 'algorithm_not_allowed',
+    build: hs256('jwk'),
+  },
+  {
+    group: 'algorithm and key',
+    name: 'HS256 keyed with the cluster public key (DER)',
+    reason: 'algorithm_not_allowed',
+    build: hs256('der'),
+  },
   {
     group: 'algorithm and key',
     name: 'RS384 signed with the real cluster key',
@@ -107,8 +140,18 @@ export const BAD_TOKENS: BadToken[] = [
     reason: 'signature_invalid',
     build: async (ctx) => forged({ kid: await clusterKid(ctx) })(ctx),
   },
-  { group: 'algorithm and key', name: 'RS256 signed by another key, no kid', reason: 'signature_invalid', build: forged({}) },
-  { group: 'algorithm and key', name: 'kid not in the key set', reason: 'key_not_found', build: forged({ kid: attackerKid }) },
+  {
+    group: 'algorithm and key',
+    name: 'RS256 signed by another key, no kid',
+    reason: 'signature_invalid',
+    build: forged({}),
+  },
+  {
+    group: 'algorithm and key',
+    name: 'kid not in the key set',
+    reason: 'key_not_found',
+    build: forged({ kid: attackerKid }),
+  },
   {
     group: 'algorithm and key',
     name: 'kid is a number',
@@ -154,17 +197,53 @@ export const BAD_TOKENS: BadToken[] = [
     group: 'header',
     name: "embedded jwk (attacker's key) under its own kid",
     reason: 'key_not_found',
-    build: async (ctx) => forged({ kid: attackerKid, jwk: { ...(await exportJWK(attacker.rsa.publicKey)), kid: attackerKid } })(ctx),
+    build: async (ctx) =>
+      forged({ kid: attackerKid, jwk: { ...(await exportJWK(attacker.rsa.publicKey)), kid: attackerKid } })(ctx),
   },
-  { group: 'header', name: 'crit names an unknown extension (real key)', reason: 'token_malformed', build: real({}, { crit: ['x-policy'], 'x-policy': 'admin' }) },
-  { group: 'header', name: 'crit b64=false, unencoded payload (real key)', reason: 'token_malformed', build: real({}, { crit: ['b64'], b64: false }) },
-  { group: 'header', name: 'crit is not an array (real key)', reason: 'token_malformed', build: real({}, { crit: 'x-policy' }) },
-  { group: 'header', name: 'no alg header', reason: 'token_malformed', build: async (ctx) => signCompact({ kid: await clusterKid(ctx) }, await ctx.cluster.claims(), 'none') + 'AAAA' },
+  {
+    group: 'header',
+    name: 'crit names an unknown extension (real key)',
+    reason: 'token_malformed',
+    build: real({}, { crit: ['x-policy'], 'x-policy': 'admin' }),
+  },
+  {
+    group: 'header',
+    name: 'crit b64=false, unencoded payload (real key)',
+    reason: 'token_malformed',
+    build: real({}, { crit: ['b64'], b64: false }),
+  },
+  {
+    group: 'header',
+    name: 'crit is not an array (real key)',
+    reason: 'token_malformed',
+    build: real({}, { crit: 'x-policy' }),
+  },
+  {
+    group: 'header',
+    name: 'no alg header',
+    reason: 'token_malformed',
+    build: async (ctx) => signCompact({ kid: await clusterKid(ctx) }, await ctx.cluster.claims(), 'none') + 'AAAA',
+  },
   // --- claims ------------------------------------------------------------------------------------------------------
-  { group: 'claims', name: 'wrong iss (real key)', reason: 'issuer_mismatch', build: real({ iss: 'https://evil.example.com' }) },
+  {
+    group: 'claims',
+    name: 'wrong iss (real key)',
+    reason: 'issuer_mismatch',
+    build: real({ iss: 'https://evil.example.com' }),
+  },
   { group: 'claims', name: 'iss missing (real key)', reason: 'issuer_mismatch', build: real({ iss: undefined }) },
-  { group: 'claims', name: 'iss with a trailing slash (real key)', reason: 'issuer_mismatch', build: async (ctx) => real({ iss: `${ctx.cluster.issuer}/` })(ctx) },
-  { group: 'claims', name: 'iss over http instead of https (real key)', reason: 'issuer_mismatch', build: async (ctx) => real({ iss: ctx.cluster.issuer.replace('https:', 'http:') })(ctx) },
+  {
+    group: 'claims',
+    name: 'iss with a trailing slash (real key)',
+    reason: 'issuer_mismatch',
+    build: async (ctx) => real({ iss: `${ctx.cluster.issuer}/` })(ctx),
+  },
+  {
+    group: 'claims',
+    name: 'iss over http instead of https (real key)',
+    reason: 'issuer_mismatch',
+    build: async (ctx) => real({ iss: ctx.cluster.issuer.replace('https:', 'http:') })(ctx),
+  },
   {
     group: 'claims',
     name: 'aud of another service (TokenRequest)',
@@ -179,10 +258,20 @@ export const BAD_TOKENS: BadToken[] = [
   },
   { group: 'claims', name: 'aud missing (real key)', reason: 'audience_mismatch', build: real({ aud: undefined }) },
   { group: 'claims', name: 'aud empty array (real key)', reason: 'audience_mismatch', build: real({ aud: [] }) },
-  { group: 'claims', name: 'aud differs in case (real key)', reason: 'audience_mismatch', build: real({ aud: ['Data-Store'] }) },
+  {
+    group: 'claims',
+    name: 'aud differs in case (real key)',
+    reason: 'audience_mismatch',
+    build: real({ aud: ['Data-Store'] }),
+  },
   { group: 'claims', name: 'aud is a number (real key)', reason: 'audience_mismatch', build: real({ aud: 7 }) },
   { group: 'claims', name: 'sub missing (real key)', reason: 'claim_invalid', build: real({ sub: undefined }) },
-  { group: 'claims', name: 'sub is a user, not a ServiceAccount (real key)', reason: 'claim_invalid', build: real({ sub: 'system:admin' }) },
+  {
+    group: 'claims',
+    name: 'sub is a user, not a ServiceAccount (real key)',
+    reason: 'claim_invalid',
+    build: real({ sub: 'system:admin' }),
+  },
   // --- times -------------------------------------------------------------------------------------------------------
   {
     group: 'times',
@@ -196,32 +285,120 @@ export const BAD_TOKENS: BadToken[] = [
     reason: 'token_not_yet_valid',
     build: (ctx) => issuedAt(ctx, 120),
   },
-  { group: 'times', name: 'iat 120 s in the future, nbf in the past (real key)', reason: 'token_not_yet_valid', build: async (ctx) => real({ iat: seconds() + 120, nbf: seconds() - 10 })(ctx) },
+  {
+    group: 'times',
+    name: 'iat 120 s in the future, nbf in the past (real key)',
+    reason: 'token_not_yet_valid',
+    build: async (ctx) => real({ iat: seconds() + 120, nbf: seconds() - 10 })(ctx),
+  },
   { group: 'times', name: 'exp missing (real key)', reason: 'claim_invalid', build: real({ exp: undefined }) },
   { group: 'times', name: 'iat missing (real key)', reason: 'claim_invalid', build: real({ iat: undefined }) },
-  { group: 'times', name: 'exp is a numeric string far in the future (real key)', reason: 'claim_invalid', build: real({ exp: '99999999999' }) },
+  {
+    group: 'times',
+    name: 'exp is a numeric string far in the future (real key)',
+    reason: 'claim_invalid',
+    build: real({ exp: '99999999999' }),
+  },
   { group: 'times', name: 'nbf is a string (real key)', reason: 'claim_invalid', build: real({ nbf: '0' }) },
   // --- malformed ---------------------------------------------------------------------------------------------------
-  { group: 'malformed', name: 'two segments', reason: 'token_malformed', build: async (ctx) => segments(ctx.valid).slice(0, 2).join('.') },
-  { group: 'malformed', name: 'four segments', reason: 'token_malformed', build: async (ctx) => `${ctx.valid}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'five segments (JWE shape)', reason: 'token_malformed', build: async () => [b64('{"alg":"RSA-OAEP","enc":"A256GCM"}'), 'a', 'b', 'c', 'd'].join('.') },
-  { group: 'malformed', name: 'empty payload segment', reason: 'token_malformed', build: async (ctx) => `${segments(ctx.valid)[0]}..${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'standard base64 alphabet (+ and /)', reason: 'token_malformed', build: async (ctx) => `${segments(ctx.valid)[0]}.${segments(ctx.valid)[1]}.${Buffer.from(segments(ctx.valid)[2], 'base64url').toString('base64').replace(/=+$/, '')}+/` },
-  { group: 'malformed', name: 'base64 padding (=)', reason: 'token_malformed', build: async (ctx) => `${segments(ctx.valid)[0]}==.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'header segment of impossible base64url length', reason: 'token_malformed', build: async (ctx) => `${segments(ctx.valid)[0]}A.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'header is not JSON', reason: 'token_malformed', build: async (ctx) => `${b64('alg=RS256')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'header is a JSON array', reason: 'token_malformed', build: async (ctx) => `${b64('[{"alg":"RS256"}]')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'header is JSON null', reason: 'token_malformed', build: async (ctx) => `${b64('null')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'header is a JSON string', reason: 'token_malformed', build: async (ctx) => `${b64('"RS256"')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'header is not UTF-8', reason: 'token_malformed', build: async (ctx) => `${b64(Buffer.from([0x7b, 0xff, 0xfe, 0x22, 0x7d]))}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}` },
-  { group: 'malformed', name: 'payload is not JSON (real key)', reason: 'token_malformed', build: async (ctx) => ctx.cluster.signWithClusterKey('sub=system:serviceaccount:api:api') },
-  { group: 'malformed', name: 'payload is a JSON array (real key)', reason: 'token_malformed', build: async (ctx) => ctx.cluster.signWithClusterKey(JSON.stringify([await ctx.cluster.claims()])) },
-  { group: 'malformed', name: 'payload is a JSON number (real key)', reason: 'token_malformed', build: async (ctx) => ctx.cluster.signWithClusterKey('1') },
+  {
+    group: 'malformed',
+    name: 'two segments',
+    reason: 'token_malformed',
+    build: async (ctx) => segments(ctx.valid).slice(0, 2).join('.'),
+  },
+  {
+    group: 'malformed',
+    name: 'four segments',
+    reason: 'token_malformed',
+    build: async (ctx) => `${ctx.valid}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'five segments (JWE shape)',
+    reason: 'token_malformed',
+    build: async () => [b64('{"alg":"RSA-OAEP","enc":"A256GCM"}'), 'a', 'b', 'c', 'd'].join('.'),
+  },
+  {
+    group: 'malformed',
+    name: 'empty payload segment',
+    reason: 'token_malformed',
+    build: async (ctx) => `${segments(ctx.valid)[0]}..${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'standard base64 alphabet (+ and /)',
+    reason: 'token_malformed',
+    build: async (ctx) =>
+      `${segments(ctx.valid)[0]}.${segments(ctx.valid)[1]}.${Buffer.from(segments(ctx.valid)[2], 'base64url').toString('base64').replace(/=+$/, '')}+/`,
+  },
+  {
+    group: 'malformed',
+    name: 'base64 padding (=)',
+    reason: 'token_malformed',
+    build: async (ctx) => `${segments(ctx.valid)[0]}==.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'header segment of impossible base64url length',
+    reason: 'token_malformed',
+    build: async (ctx) => `${segments(ctx.valid)[0]}A.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'header is not JSON',
+    reason: 'token_malformed',
+    build: async (ctx) => `${b64('alg=RS256')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'header is a JSON array',
+    reason: 'token_malformed',
+    build: async (ctx) => `${b64('[{"alg":"RS256"}]')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'header is JSON null',
+    reason: 'token_malformed',
+    build: async (ctx) => `${b64('null')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'header is a JSON string',
+    reason: 'token_malformed',
+    build: async (ctx) => `${b64('"RS256"')}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'header is not UTF-8',
+    reason: 'token_malformed',
+    build: async (ctx) =>
+      `${b64(Buffer.from([0x7b, 0xff, 0xfe, 0x22, 0x7d]))}.${segments(ctx.valid)[1]}.${segments(ctx.valid)[2]}`,
+  },
+  {
+    group: 'malformed',
+    name: 'payload is not JSON (real key)',
+    reason: 'token_malformed',
+    build: async (ctx) => ctx.cluster.signWithClusterKey('sub=system:serviceaccount:api:api'),
+  },
+  {
+    group: 'malformed',
+    name: 'payload is a JSON array (real key)',
+    reason: 'token_malformed',
+    build: async (ctx) => ctx.cluster.signWithClusterKey(JSON.stringify([await ctx.cluster.claims()])),
+  },
+  {
+    group: 'malformed',
+    name: 'payload is a JSON number (real key)',
+    reason: 'token_malformed',
+    build: async (ctx) => ctx.cluster.signWithClusterKey('1'),
+  },
   {
     group: 'malformed',
     name: 'duplicate iss, the last one foreign (real key)',
     reason: 'issuer_mismatch',
-    build: async (ctx) => ctx.cluster.signWithClusterKey(await duplicated(ctx, 'iss', ctx.cluster.issuer, 'https://evil.example.com')),
+    build: async (ctx) =>
+      ctx.cluster.signWithClusterKey(await duplicated(ctx, 'iss', ctx.cluster.issuer, 'https://evil.example.com')),
   },
   {
     group: 'malformed',
@@ -234,15 +411,55 @@ export const BAD_TOKENS: BadToken[] = [
     name: 'duplicate sub (forged, cluster kid)',
     reason: 'signature_invalid',
     build: async (ctx) =>
-      signCompact({ alg: 'RS256', kid: await clusterKid(ctx) }, await duplicated(ctx, 'sub', 'system:serviceaccount:api:api', 'system:serviceaccount:kube-system:admin'), 'RS256', attacker.rsa.privateKey),
+      signCompact(
+        { alg: 'RS256', kid: await clusterKid(ctx) },
+        await duplicated(ctx, 'sub', 'system:serviceaccount:api:api', 'system:serviceaccount:kube-system:admin'),
+        'RS256',
+        attacker.rsa.privateKey,
+      ),
   },
-  { group: 'malformed', name: 'huge claim: 9 KiB (real key)', reason: 'token_too_large', build: real({ padding: 'x'.repeat(9 * 1024) }) },
-  { group: 'malformed', name: 'huge header parameter: 9 KiB (real key)', reason: 'token_too_large', build: real({}, { 'x-pad': 'x'.repeat(9 * 1024) }) },
-  { group: 'malformed', name: 'one byte over the 8192-byte limit', reason: 'token_too_large', build: async (ctx) => padTo(ctx, 8193) },
-  { group: 'malformed', name: 'non-ASCII character in the payload segment', reason: 'token_malformed', build: async (ctx) => ctx.valid.replace('.', '.é') },
-  { group: 'malformed', name: 'space inside the token', reason: 'token_malformed', build: async (ctx) => ctx.valid.replace('.', '. ') },
-  { group: 'malformed', name: 'tab inside the token', reason: 'token_malformed', build: async (ctx) => ctx.valid.replace('.', '.\t') },
-  { group: 'malformed', name: '"Bearer " prefix in X-Client-Id', reason: 'token_malformed', build: async (ctx) => `Bearer ${ctx.valid}` },
+  {
+    group: 'malformed',
+    name: 'huge claim: 9 KiB (real key)',
+    reason: 'token_too_large',
+    build: real({ padding: 'x'.repeat(9 * 1024) }),
+  },
+  {
+    group: 'malformed',
+    name: 'huge header parameter: 9 KiB (real key)',
+    reason: 'token_too_large',
+    build: real({}, { 'x-pad': 'x'.repeat(9 * 1024) }),
+  },
+  {
+    group: 'malformed',
+    name: 'one byte over the 8192-byte limit',
+    reason: 'token_too_large',
+    build: async (ctx) => padTo(ctx, 8193),
+  },
+  {
+    group: 'malformed',
+    name: 'non-ASCII character in the payload segment',
+    reason: 'token_malformed',
+    build: async (ctx) => ctx.valid.replace('.', '.é'),
+  },
+  {
+    group: 'malformed',
+    name: 'space inside the token',
+    reason: 'token_malformed',
+    build: async (ctx) => ctx.valid.replace('.', '. '),
+  },
+  {
+    group: 'malformed',
+    name: 'tab inside the token',
+    reason: 'token_malformed',
+    build: async (ctx) => ctx.valid.replace('.', '.\t'),
+  },
+  {
+    group: 'malformed',
+    name: '"Bearer " prefix in X-Client-Id',
+    reason: 'token_malformed',
+    build: async (ctx) => `Bearer ${ctx.valid}`,
+  },
   {
     group: 'malformed',
     name: 'leading space',
@@ -255,15 +472,25 @@ export const BAD_TOKENS: BadToken[] = [
     name: 'trailing newline',
     reason: 'token_malformed',
     build: async (ctx) => `${ctx.valid}\n`,
-    inProcessOnly: 'a newline cannot be sent inside an HTTP field value (Node refuses it, and a server would see a new line)',
+    inProcessOnly:
+      'a newline cannot be sent inside an HTTP field value (Node refuses it, and a server would see a new line)',
   },
-  { group: 'malformed', name: 'random bytes in three segments', reason: 'token_malformed', build: async () => [randomBytes(30), randomBytes(200), randomBytes(256)].map((b) => b64(b)).join('.') },
+  {
+    group: 'malformed',
+    name: 'random bytes in three segments',
+    reason: 'token_malformed',
+    build: async () => [randomBytes(30), randomBytes(200), randomBytes(256)].map((b) => b64(b)).join('.'),
+  },
   // --- kubernetes --------------------------------------------------------------------------------------------------
   {
     group: 'kubernetes',
     name: 'sub inconsistent with kubernetes.io serviceaccount (real key)',
     reason: 'claim_invalid',
-    build: async (ctx) => ctx.cluster.signWithClusterKey({ ...(await ctx.cluster.claims({}, { serviceAccount: 'intruder', pod: ctx.cluster.pod('intruder') })), sub: 'system:serviceaccount:api:api' }),
+    build: async (ctx) =>
+      ctx.cluster.signWithClusterKey({
+        ...(await ctx.cluster.claims({}, { serviceAccount: 'intruder', pod: ctx.cluster.pod('intruder') })),
+        sub: 'system:serviceaccount:api:api',
+      }),
   },
   {
     group: 'kubernetes',
@@ -271,7 +498,12 @@ export const BAD_TOKENS: BadToken[] = [
     reason: 'claim_invalid',
     build: real({ sub: 'system:serviceaccount:data-store:api' }),
   },
-  { group: 'kubernetes', name: 'kubernetes.io claim missing (real key)', reason: 'claim_invalid', build: real({ 'kubernetes.io': undefined }) },
+  {
+    group: 'kubernetes',
+    name: 'kubernetes.io claim missing (real key)',
+    reason: 'claim_invalid',
+    build: real({ 'kubernetes.io': undefined }),
+  },
   {
     group: 'kubernetes',
     name: 'pod claim without a uid (real key)',

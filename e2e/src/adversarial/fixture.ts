@@ -17,7 +17,14 @@ import {
   type VerifierEvent,
 } from '@kube-service-auth/verifier';
 import type { JWK } from 'jose';
-import { ClusterClient, ControlPlane, type ControlPlaneOptions, httpsRequest, inClusterKubeconfig, serviceAccountClaims } from '@kube-service-auth/testing';
+import {
+  ClusterClient,
+  ControlPlane,
+  type ControlPlaneOptions,
+  httpsRequest,
+  inClusterKubeconfig,
+  serviceAccountClaims,
+} from '@kube-service-auth/testing';
 import { ServiceProcess } from '../local/service-process.js';
 
 export const AUDIENCE = 'data-store';
@@ -45,8 +52,14 @@ export type SignAlg = 'RS256' | 'RS384' | 'PS256' | 'ES256' | 'HS256' | 'none';
  * (duplicate members, non-objects, invalid UTF-8), and the key may be the cluster's real private key, an attacker's
  * key, or an HMAC secret.
  */
-export function signCompact(header: object | string | Buffer, payload: object | string | Buffer, alg: SignAlg, key?: KeyObject | Buffer | string): string {
-  const encode = (part: object | string | Buffer) => b64(Buffer.isBuffer(part) || typeof part === 'string' ? part : JSON.stringify(part));
+export function signCompact(
+  header: object | string | Buffer,
+  payload: object | string | Buffer,
+  alg: SignAlg,
+  key?: KeyObject | Buffer | string,
+): string {
+  const encode = (part: object | string | Buffer) =>
+    b64(Buffer.isBuffer(part) || typeof part === 'string' ? part : JSON.stringify(part));
   const input = `${encode(header)}.${encode(payload)}`;
   const data = Buffer.from(input);
   let signature: Buffer;
@@ -55,7 +68,9 @@ export function signCompact(header: object | string | Buffer, payload: object | 
       signature = Buffer.alloc(0);
       break;
     case 'HS256':
-      signature = createHmac('sha256', key as Buffer | string).update(data).digest();
+      signature = createHmac('sha256', key as Buffer | string)
+        .update(data)
+        .digest();
       break;
     case 'RS256':
       signature = sign('sha256', data, key as KeyObject);
@@ -64,7 +79,11 @@ export function signCompact(header: object | string | Buffer, payload: object | 
       signature = sign('sha384', data, key as KeyObject);
       break;
     case 'PS256':
-      signature = sign('sha256', data, { key: key as KeyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      signature = sign('sha256', data, {
+        key: key as KeyObject,
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: 32,
+      });
       break;
     case 'ES256':
       signature = sign('sha256', data, { key: key as KeyObject, dsaEncoding: 'ieee-p1363' });
@@ -186,7 +205,15 @@ export class Cluster {
   }
 
   /** A real token from the TokenRequest API; by default the allowed caller's, bound to pod `api`, for the data store. */
-  async token(params: { namespace?: string; serviceAccount?: string; pod?: ObjectRef | null; audiences?: string[]; expirationSeconds?: number } = {}): Promise<string> {
+  async token(
+    params: {
+      namespace?: string;
+      serviceAccount?: string;
+      pod?: ObjectRef | null;
+      audiences?: string[];
+      expirationSeconds?: number;
+    } = {},
+  ): Promise<string> {
     const { token } = await this.admin.requestToken({
       namespace: params.namespace ?? 'api',
       serviceAccount: params.serviceAccount ?? 'api',
@@ -207,7 +234,10 @@ export class Cluster {
    * The claims the API server puts in a projected token for pod `api` of ServiceAccount `api:api`, for the data store;
    * `overrides` replace or (with `undefined`) delete top-level claims. Times are whole seconds from now.
    */
-  async claims(overrides: Record<string, unknown> = {}, params: { serviceAccount?: string; pod?: ObjectRef } = {}): Promise<Record<string, unknown>> {
+  async claims(
+    overrides: Record<string, unknown> = {},
+    params: { serviceAccount?: string; pod?: ObjectRef } = {},
+  ): Promise<Record<string, unknown>> {
     const name = params.serviceAccount ?? 'api';
     const sa = await this.admin.core.readNamespacedServiceAccount({ namespace: 'api', name });
     const pod = params.pod ?? this.pod('api');
@@ -227,7 +257,11 @@ export class Cluster {
   }
 
   /** Signs `payload` with the cluster's real key, with the API server's header plus `header` overrides. */
-  async signWithClusterKey(payload: object | string, header: Record<string, unknown> = {}, alg: SignAlg = 'RS256'): Promise<string> {
+  async signWithClusterKey(
+    payload: object | string,
+    header: Record<string, unknown> = {},
+    alg: SignAlg = 'RS256',
+  ): Promise<string> {
     const { key, kid } = await this.signingKey();
     return signCompact({ alg, kid, ...header }, payload, alg, key);
   }
@@ -256,7 +290,12 @@ export class Cluster {
    * A LocalVerifier configured as the data store is (issuer of the real control plane, JWKS fetched with a
    * ServiceAccount token and the CA, pod binding required), that counts its key-set fetches.
    */
-  localVerifier(options: Partial<LocalVerifierOptions> = {}): { verifier: LocalVerifier; events: VerifierEvent[]; fetches: () => number; net: CountingFetch } {
+  localVerifier(options: Partial<LocalVerifierOptions> = {}): {
+    verifier: LocalVerifier;
+    events: VerifierEvent[];
+    fetches: () => number;
+    net: CountingFetch;
+  } {
     const events: VerifierEvent[] = [];
     const net = this.kubeFetch();
     const verifier = new LocalVerifier({
@@ -288,7 +327,10 @@ export class Cluster {
     return countingReviewClient(tokenReviewClient(kc));
   }
 
-  tokenReviewVerifier(client: TokenReviewClient, options: Partial<TokenReviewVerifierOptions> = {}): TokenReviewVerifier {
+  tokenReviewVerifier(
+    client: TokenReviewClient,
+    options: Partial<TokenReviewVerifierOptions> = {},
+  ): TokenReviewVerifier {
     return new TokenReviewVerifier({ client, audience: AUDIENCE, requirePodBinding: true, ...options });
   }
 
@@ -297,11 +339,21 @@ export class Cluster {
    * pod) while the API server is up; `start()` then runs `packages/demo-store/dist/main.js` as a real process, which
    * may happen during an outage.
    */
-  async prepareStore(options: { mode: 'local' | 'tokenreview'; serviceAccount?: string; server?: string; env?: Record<string, string> }): Promise<{ start: () => Promise<Store> }> {
+  async prepareStore(options: {
+    mode: 'local' | 'tokenreview';
+    serviceAccount?: string;
+    server?: string;
+    env?: Record<string, string>;
+  }): Promise<{ start: () => Promise<Store> }> {
     const name = `store-${++this.storeCount}`;
     const serviceAccount = options.serviceAccount ?? 'data-store';
     const pod = await this.createPod('data-store', name, serviceAccount);
-    const { token } = await this.admin.requestToken({ namespace: 'data-store', serviceAccount, expirationSeconds: 3600, pod });
+    const { token } = await this.admin.requestToken({
+      namespace: 'data-store',
+      serviceAccount,
+      expirationSeconds: 3600,
+      pod,
+    });
     const dir = join(this.dir, name);
     await mkdir(dir, { recursive: true });
     const tokenFile = join(dir, 'token');

@@ -63,7 +63,14 @@ async function verdict(token: string): Promise<Verdict> {
  * Runs a property and records it as one attack row with its run count, the histogram of reasons seen and the number
  * of mistaken accepts. `check` returns the reason (or HTTP status) it saw, `accepted-by-mistake`, or a failure text.
  */
-async function fuzz<T>(name: string, expected: string, reason: string, arbitrary: fc.Arbitrary<T>, check: (input: T) => Promise<string>, numRuns: number): Promise<void> {
+async function fuzz<T>(
+  name: string,
+  expected: string,
+  reason: string,
+  arbitrary: fc.Arbitrary<T>,
+  check: (input: T) => Promise<string>,
+  numRuns: number,
+): Promise<void> {
   let tried = 0;
   let mistakes = 0;
   const seen = new Map<string, number>();
@@ -79,8 +86,21 @@ async function fuzz<T>(name: string, expected: string, reason: string, arbitrary
       { numRuns },
     );
   } finally {
-    const histogram = [...seen.entries()].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ×${v}`).join(', ');
-    record({ kind: 'attack', name, expected, reason, expectedVerdict: 'reject', observedVerdict: mistakes ? 'accept' : 'reject', observed: histogram, inputs: tried, mistakes });
+    const histogram = [...seen.entries()]
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, v]) => `${k} ×${v}`)
+      .join(', ');
+    record({
+      kind: 'attack',
+      name,
+      expected,
+      reason,
+      expectedVerdict: 'reject',
+      observedVerdict: mistakes ? 'accept' : 'reject',
+      observed: histogram,
+      inputs: tried,
+      mistakes,
+    });
   }
 }
 
@@ -110,40 +130,66 @@ const edit = fc.record({
 });
 
 /** Flip / insert / delete characters inside chosen segments of one of the real tokens. */
-const edited = fc.record({ which: fc.integer({ min: 0, max: 1 }), edits: fc.array(edit, { minLength: 1, maxLength: 4 }) }).map(({ which, edits }) => {
-  const original = tokens[which] as string;
-  const parts = original.split('.');
-  for (const e of edits) {
-    const seg = parts[e.segment] ?? '';
-    const at = e.at % (seg.length + 1);
-    if (e.op === 'replace') parts[e.segment] = seg.slice(0, at) + e.char + seg.slice(at + 1);
-    else if (e.op === 'insert') parts[e.segment] = seg.slice(0, at) + e.char + seg.slice(at);
-    else parts[e.segment] = seg.slice(0, at) + seg.slice(at + 1);
-  }
-  return parts.join('.');
-});
+const edited = fc
+  .record({ which: fc.integer({ min: 0, max: 1 }), edits: fc.array(edit, { minLength: 1, maxLength: 4 }) })
+  .map(({ which, edits }) => {
+    const original = tokens[which] as string;
+    const parts = original.split('.');
+    for (const e of edits) {
+      const seg = parts[e.segment] ?? '';
+      const at = e.at % (seg.length + 1);
+      if (e.op === 'replace') parts[e.segment] = seg.slice(0, at) + e.char + seg.slice(at + 1);
+      else if (e.op === 'insert') parts[e.segment] = seg.slice(0, at) + e.char + seg.slice(at);
+      else parts[e.segment] = seg.slice(0, at) + seg.slice(at + 1);
+    }
+    return parts.join('.');
+  });
 
 /**
  * Each segment taken from either real token (both are valid for the data store, with different jti and signatures;
  * their headers are equal, so some combinations are one of the tokens again).
  */
-const swapped = fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 1 })).map(([h, p, s]) => {
-  const parts = tokens.map((t) => t.split('.'));
-  return [parts[h]?.[0], parts[p]?.[1], parts[s]?.[2]].join('.');
-});
+const swapped = fc
+  .tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 1 }))
+  .map(([h, p, s]) => {
+    const parts = tokens.map((t) => t.split('.'));
+    return [parts[h]?.[0], parts[p]?.[1], parts[s]?.[2]].join('.');
+  });
 
 /** The header decoded and re-encoded with another alg (or kid, or typ), payload and signature kept. */
 const reheadered = fc
   .record({
     which: fc.integer({ min: 0, max: 1 }),
-    alg: fc.constantFrom('none', 'None', 'HS256', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', ''),
+    alg: fc.constantFrom(
+      'none',
+      'None',
+      'HS256',
+      'HS512',
+      'RS256',
+      'RS384',
+      'RS512',
+      'PS256',
+      'ES256',
+      'ES384',
+      'ES512',
+      'EdDSA',
+      'Ed25519',
+      '',
+    ),
     kid: fc.option(fc.constantFrom('', 'x', '../../jwks', '__proto__'), { nil: undefined }),
-    extra: fc.option(fc.dictionary(fc.constantFrom('jku', 'x5u', 'jwk', 'crit', 'typ', 'cty', 'b64', 'zip'), fc.jsonValue()), { nil: undefined }),
+    extra: fc.option(
+      fc.dictionary(fc.constantFrom('jku', 'x5u', 'jwk', 'crit', 'typ', 'cty', 'b64', 'zip'), fc.jsonValue()),
+      { nil: undefined },
+    ),
   })
   .map(({ which, alg, kid, extra }) => {
     const original = tokens[which] as string;
     const [h, p, s] = original.split('.');
-    const header: Record<string, unknown> = { ...(JSON.parse(Buffer.from(h ?? '', 'base64url').toString()) as Record<string, unknown>), alg, ...extra };
+    const header: Record<string, unknown> = {
+      ...(JSON.parse(Buffer.from(h ?? '', 'base64url').toString()) as Record<string, unknown>),
+      alg,
+      ...extra,
+    };
     if (kid !== undefined) header.kid = kid;
     return `${b64(JSON.stringify(header))}.${p}.${s}`;
   });
@@ -161,13 +207,21 @@ const isOriginal = (candidate: string) => tokens.some((t) => sameSignedContent(t
 /** Latin1 strings Node's HTTP client can send as a header value (HTAB, SP, VCHAR, obs-text). */
 const latin1Value = fc
   .array(fc.integer({ min: 0, max: 255 }), { maxLength: 3000 })
-  .map((bytes) => Buffer.from(bytes.map((b) => ((b < 0x20 && b !== 0x09) || b === 0x7f ? b + 0x40 : b))).toString('latin1'));
+  .map((bytes) =>
+    Buffer.from(bytes.map((b) => ((b < 0x20 && b !== 0x09) || b === 0x7f ? b + 0x40 : b))).toString('latin1'),
+  );
 
 /** Any bytes but CR and LF (which would end the header line): the raw socket sends them as they are. */
-const rawBytes = fc.uint8Array({ minLength: 1, maxLength: 3000 }).map((bytes) => Buffer.from(bytes.map((b) => (b === 0x0d || b === 0x0a ? 0x20 : b))));
+const rawBytes = fc
+  .uint8Array({ minLength: 1, maxLength: 3000 })
+  .map((bytes) => Buffer.from(bytes.map((b) => (b === 0x0d || b === 0x0a ? 0x20 : b))));
 
 const threeSegments = fc
-  .tuple(fc.string({ unit: fc.constantFrom(...B64URL), minLength: 1, maxLength: 400 }), fc.string({ unit: fc.constantFrom(...B64URL), minLength: 1, maxLength: 1200 }), fc.string({ unit: fc.constantFrom(...B64URL), minLength: 1, maxLength: 400 }))
+  .tuple(
+    fc.string({ unit: fc.constantFrom(...B64URL), minLength: 1, maxLength: 400 }),
+    fc.string({ unit: fc.constantFrom(...B64URL), minLength: 1, maxLength: 1200 }),
+    fc.string({ unit: fc.constantFrom(...B64URL), minLength: 1, maxLength: 400 }),
+  )
   .map((parts) => parts.join('.'));
 
 // --- LocalVerifier ------------------------------------------------------------------------------------------------
@@ -178,7 +232,11 @@ describe('LocalVerifier.verify under random input', () => {
       'fuzz: arbitrary strings (LocalVerifier)',
       'rejected with a KubeAuthError of kind invalid',
       'token_malformed / token_too_large …',
-      fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 2000 }), fc.string({ unit: 'grapheme', maxLength: 200 })),
+      fc.oneof(
+        fc.string({ maxLength: 200 }),
+        fc.string({ unit: 'binary', maxLength: 2000 }),
+        fc.string({ unit: 'grapheme', maxLength: 200 }),
+      ),
       async (input) => judgeInProcess(await verdict(input), false),
       RUNS,
     );
@@ -210,14 +268,25 @@ describe('LocalVerifier.verify under random input', () => {
     const { key, kid } = await cluster.signingKey();
     const base = await cluster.claims();
     const now = Math.floor(Date.now() / 1000);
-    const k8s = base['kubernetes.io'] as { namespace: string; serviceaccount: { name: string; uid: string }; pod: object; node: object };
+    const k8s = base['kubernetes.io'] as {
+      namespace: string;
+      serviceaccount: { name: string; uid: string };
+      pod: object;
+      node: object;
+    };
     const choices = {
       iss: [cluster.issuer, `${cluster.issuer}/`, 'https://evil.example.com', undefined, 42],
       aud: [['data-store'], 'data-store', ['billing', 'data-store'], ['billing'], [], undefined, 'Data-Store', 7],
       exp: [now + 600, now + 600.5, now - 10, now - 180, undefined, String(now + 600), null],
       iat: [now, now + 20, now + 180, undefined, String(now)],
       nbf: [undefined, now, now + 20, now + 180, 'soon'],
-      sub: ['system:serviceaccount:api:api', 'system:serviceaccount:api:intruder', 'system:serviceaccount:other:api', 'system:admin', undefined],
+      sub: [
+        'system:serviceaccount:api:api',
+        'system:serviceaccount:api:intruder',
+        'system:serviceaccount:other:api',
+        'system:admin',
+        undefined,
+      ],
       k8s: [
         k8s,
         { ...k8s, pod: undefined },
@@ -231,15 +300,30 @@ describe('LocalVerifier.verify under random input', () => {
     };
     // The first choice of each claim is the valid one, drawn four times out of five: most runs change one or two claims.
     const pick = <K extends keyof typeof choices>(k: K) =>
-      fc.oneof({ arbitrary: fc.constant(0), weight: 4 }, { arbitrary: fc.integer({ min: 1, max: choices[k].length - 1 }), weight: 1 }).map((i) => choices[k][i]);
-    const model = fc.record({ iss: pick('iss'), aud: pick('aud'), exp: pick('exp'), iat: pick('iat'), nbf: pick('nbf'), sub: pick('sub'), k8s: pick('k8s') });
+      fc
+        .oneof(
+          { arbitrary: fc.constant(0), weight: 4 },
+          { arbitrary: fc.integer({ min: 1, max: choices[k].length - 1 }), weight: 1 },
+        )
+        .map((i) => choices[k][i]);
+    const model = fc.record({
+      iss: pick('iss'),
+      aud: pick('aud'),
+      exp: pick('exp'),
+      iat: pick('iat'),
+      nbf: pick('nbf'),
+      sub: pick('sub'),
+      k8s: pick('k8s'),
+    });
 
     // The rules, written independently of the verifier (values 40 s or more from every boundary, so the clock cannot
     // flip a verdict during the run). The policy is not part of it: another ServiceAccount's valid token is authentic.
     const shouldAccept = (m: Record<string, unknown>): boolean => {
       const aud = m.aud;
       const audOk = aud === 'data-store' || (Array.isArray(aud) && aud.includes('data-store'));
-      const k = m.k8s as { namespace?: unknown; serviceaccount?: { name?: unknown }; pod?: { name?: unknown; uid?: unknown } } | undefined;
+      const k = m.k8s as
+        | { namespace?: unknown; serviceaccount?: { name?: unknown }; pod?: { name?: unknown; uid?: unknown } }
+        | undefined;
       const k8sOk =
         typeof k === 'object' &&
         k !== null &&
@@ -289,7 +373,11 @@ describe('LocalVerifier.verify under random input', () => {
       'rejected',
       'signature_invalid',
       fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
-      async (extra) => judgeInProcess(await verdict(signCompact({ alg: 'RS256', kid }, { ...base, ...extra }, 'RS256', attacker.rsa.privateKey)), false),
+      async (extra) =>
+        judgeInProcess(
+          await verdict(signCompact({ alg: 'RS256', kid }, { ...base, ...extra }, 'RS256', attacker.rsa.privateKey)),
+          false,
+        ),
       RUNS,
     );
   });
@@ -334,7 +422,11 @@ describe('the data store over HTTP under random input', () => {
       'HTTP 4xx (400 from the HTTP parser for control characters), never 200, never 5xx',
       'token_missing / token_malformed / (400 without reason)',
       rawBytes,
-      async (bytes) => judgeHttp(await rawGet(store.url, Buffer.concat([Buffer.from('X-Client-Id: '), bytes, Buffer.from('\r\n')])), false),
+      async (bytes) =>
+        judgeHttp(
+          await rawGet(store.url, Buffer.concat([Buffer.from('X-Client-Id: '), bytes, Buffer.from('\r\n')])),
+          false,
+        ),
       HTTP_RUNS,
     );
   });

@@ -118,7 +118,11 @@ export function closeAgent(): void {
  * GET with arbitrary header values. `node:http` sends latin1 values (what `fetch` refuses), so this is how the suite
  * sends non-ASCII bytes. Resolves with the status and the data store's `X-Auth-Reason`; never rejects on a status.
  */
-export function get(url: string, headers: Record<string, string> = {}, timeoutMs = 15_000): Promise<HttpAnswer & { body: string; headers: IncomingHttpHeaders }> {
+export function get(
+  url: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 15_000,
+): Promise<HttpAnswer & { body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers, agent, timeout: timeoutMs }, (res) => {
       let body = '';
@@ -126,7 +130,12 @@ export function get(url: string, headers: Record<string, string> = {}, timeoutMs
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => {
         const reason = res.headers['x-auth-reason'];
-        resolve({ status: res.statusCode ?? 0, reason: typeof reason === 'string' ? reason : null, body, headers: res.headers });
+        resolve({
+          status: res.statusCode ?? 0,
+          reason: typeof reason === 'string' ? reason : null,
+          body,
+          headers: res.headers,
+        });
       });
       res.on('error', reject);
     });

@@ -79,7 +79,11 @@ export async function outcomeOf(run: () => Promise<unknown>): Promise<Outcome> {
   try {
     return { verdict: 'accept', value: await run() };
   } catch (error) {
-    return { verdict: 'reject', error, code: isKubeAuthError(error) ? error.code : `unexpected ${describeError(error)}` };
+    return {
+      verdict: 'reject',
+      error,
+      code: isKubeAuthError(error) ? error.code : `unexpected ${describeError(error)}`,
+    };
   }
 }
 
@@ -169,11 +173,15 @@ export function expectHttp(
  */
 export function totals(list: readonly Entry[]) {
   const sum = (filter: (e: Entry) => boolean) => list.filter(filter).reduce((n, e) => n + e.inputs, 0);
-  const distinct = (filter: (e: Entry) => boolean, key: (e: Entry) => string = (e) => e.name) => new Set(list.filter(filter).map(key)).size;
+  const distinct = (filter: (e: Entry) => boolean, key: (e: Entry) => string = (e) => e.name) =>
+    new Set(list.filter(filter).map(key)).size;
   return {
     attackCases: distinct((e) => e.kind === 'attack'),
     attackInputs: sum((e) => e.kind === 'attack'),
-    faultsInjected: distinct((e) => e.kind === 'fault', (e) => e.name.split(' — ')[0] as string),
+    faultsInjected: distinct(
+      (e) => e.kind === 'fault',
+      (e) => e.name.split(' — ')[0] as string,
+    ),
     faultCases: distinct((e) => e.kind === 'fault'),
     controls: distinct((e) => e.kind === 'control'),
     acceptedByMistake: list.reduce(
@@ -215,10 +223,19 @@ const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
 export function renderMarkdown(reports: readonly FileReport[]): string {
   const ordered = [...reports].sort((a, b) => rank(a.file) - rank(b.file));
   const all = ordered.flatMap((r) => r.entries);
-  const rows = new Map<string, { kind: Kind; name: string; expected: Set<string>; reason: Set<string>; tests: Set<string> }>();
+  const rows = new Map<
+    string,
+    { kind: Kind; name: string; expected: Set<string>; reason: Set<string>; tests: Set<string> }
+  >();
   for (const e of all) {
     const key = `${e.kind}\u0000${e.name}`;
-    const row = rows.get(key) ?? { kind: e.kind, name: e.name, expected: new Set(), reason: new Set(), tests: new Set() };
+    const row = rows.get(key) ?? {
+      kind: e.kind,
+      name: e.name,
+      expected: new Set(),
+      reason: new Set(),
+      tests: new Set(),
+    };
     row.expected.add(e.expected);
     row.reason.add(e.reason);
     row.tests.add(e.test);
@@ -231,13 +248,21 @@ export function renderMarkdown(reports: readonly FileReport[]): string {
     '|---|---|---|---|',
     ...[...rows.values()]
       .filter((r) => r.kind === kind)
-      .map((r) => `| ${cell(r.name)} | ${cell([...r.expected].join('; '))} | ${cell([...r.reason].map((x) => (x === '—' ? x : `\`${x}\``)).join(', '))} | ${cell([...r.tests].join('<br>'))} |`),
+      .map(
+        (r) =>
+          `| ${cell(r.name)} | ${cell([...r.expected].join('; '))} | ${cell([...r.reason].map((x) => (x === '—' ? x : `\`${x}\``)).join(', '))} | ${cell([...r.tests].join('<br>'))} |`,
+      ),
     '',
   ];
   const t = totals(all);
   const fuzz = all.filter((e) => e.name.startsWith('fuzz: '));
   return [
-    `Generated from a run finished ${ordered.map((r) => r.finishedAt).sort().pop() ?? ''} (${ordered.map((r) => r.file).join(', ')}).`,
+    `Generated from a run finished ${
+      ordered
+        .map((r) => r.finishedAt)
+        .sort()
+        .pop() ?? ''
+    } (${ordered.map((r) => r.file).join(', ')}).`,
     '',
     `- attacks tried: **${t.attackCases}** distinct, **${t.attackInputs}** inputs in all (fuzzing included)`,
     `- faults injected: **${t.faultsInjected}** (${t.faultCases} checks)`,

@@ -33,7 +33,13 @@ export interface AdapterCost {
 
 type Path = { id: string; label: string; baseline?: string; once: () => void };
 
-export function adapterCost(options: { verifier: Verifier; policy: Policy; token: string; rounds?: number; iterations?: number }): AdapterCost[] {
+export function adapterCost(options: {
+  verifier: Verifier;
+  policy: Policy;
+  token: string;
+  rounds?: number;
+  iterations?: number;
+}): AdapterCost[] {
   const { verifier, policy, token } = options;
   const rawHeaders = ['Host', '127.0.0.1:8081', 'Connection', 'keep-alive', 'Authorization', `Bearer ${token}`];
   let served = 0;
@@ -45,7 +51,9 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
     };
     if (middleware) app.get('/data', middleware, handler);
     else app.get('/data', handler);
-    const handle = (app as unknown as { handle: (req: unknown, res: unknown, done: (err?: unknown) => void) => void }).handle.bind(app);
+    const handle = (
+      app as unknown as { handle: (req: unknown, res: unknown, done: (err?: unknown) => void) => void }
+    ).handle.bind(app);
     const fail = (err?: unknown) => {
       throw new Error(`${label}: the request did not reach the route (${String(err)})`);
     };
@@ -55,7 +63,12 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
       baseline: id === 'express-none' ? undefined : 'express-none',
       once: () => {
         // A fresh request each time, as from the HTTP parser: express sets its prototype and fields on it.
-        const req = { method: 'GET', url: '/data', headers: { host: '127.0.0.1:8081', authorization: rawHeaders[5] }, rawHeaders: [...rawHeaders] };
+        const req = {
+          method: 'GET',
+          url: '/data',
+          headers: { host: '127.0.0.1:8081', authorization: rawHeaders[5] },
+          rawHeaders: [...rawHeaders],
+        };
         const res = { locals: undefined, setHeader() {}, getHeader() {} };
         handle(req, res, fail);
       },
@@ -70,7 +83,11 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
       if (name === 'onRequest') hook = fn;
     },
   } as unknown as FastifyInstance;
-  (fastifyKubeAuth as unknown as (f: FastifyInstance, o: unknown, done: () => void) => void)(fakeFastify, { verifier, policy }, () => {});
+  (fastifyKubeAuth as unknown as (f: FastifyInstance, o: unknown, done: () => void) => void)(
+    fakeFastify,
+    { verifier, policy },
+    () => {},
+  );
   if (!hook) throw new Error('the fastify plugin registered no onRequest hook');
   const onRequest = hook;
   const routeOptions = { config: {} };
@@ -83,7 +100,11 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
   const interceptor = kubeAuthInterceptor({ verifier, policy });
   const method = { path: '/demo.Echo/WhoAmI' } as ServerMethodDefinition<unknown, unknown>;
   const grpcCall = (intercepted: boolean) => {
-    type Listener = { onReceiveMetadata(m: Metadata): void; onReceiveMessage(m: unknown): void; onReceiveHalfClose(): void };
+    type Listener = {
+      onReceiveMetadata(m: Metadata): void;
+      onReceiveMessage(m: unknown): void;
+      onReceiveHalfClose(): void;
+    };
     const base = {
       listener: undefined as Listener | undefined,
       start(listener: Listener) {
@@ -99,7 +120,9 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
       },
       startRead() {},
     };
-    const call = intercepted ? (interceptor(method, base as unknown as ServerInterceptingCallInterface) as unknown as typeof base) : base;
+    const call = intercepted
+      ? (interceptor(method, base as unknown as ServerInterceptingCallInterface) as unknown as typeof base)
+      : base;
     call.start({
       onReceiveMetadata() {},
       onReceiveMessage() {},
@@ -137,7 +160,8 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
       id: 'fastify-hook',
       label: 'fastify plugin hook, repeat caller',
       baseline: 'fastify-none',
-      once: () => onRequest({ routeOptions, raw: { rawHeaders: [...rawHeaders] }, method: 'GET', url: '/data' }, {}, fastifyDone),
+      once: () =>
+        onRequest({ routeOptions, raw: { rawHeaders: [...rawHeaders] }, method: 'GET', url: '/data' }, {}, fastifyDone),
     },
     grpcPath(false),
     grpcPath(true),
@@ -152,11 +176,13 @@ export function adapterCost(options: { verifier: Verifier; policy: Policy; token
     for (let i = 0; i < iterations; i++) path.once();
     const used = process.cpuUsage(t);
     const ns = ((used.user + used.system) * 1000) / iterations;
-    if (served - before !== iterations) throw new Error(`${path.label}: ${served - before} of ${iterations} requests reached the route`);
+    if (served - before !== iterations)
+      throw new Error(`${path.label}: ${served - before} of ${iterations} requests reached the route`);
     return ns;
   };
   for (const path of paths) time(path);
-  for (let r = 0; r < roundsN; r++) for (const path of r % 2 ? [...paths].reverse() : paths) (rounds.get(path.id) as number[]).push(time(path));
+  for (let r = 0; r < roundsN; r++)
+    for (const path of r % 2 ? [...paths].reverse() : paths) (rounds.get(path.id) as number[]).push(time(path));
   const results = paths.map((p): AdapterCost => {
     const values = rounds.get(p.id) as number[];
     return { id: p.id, label: p.label, nanos: Math.min(...values), rounds: values };

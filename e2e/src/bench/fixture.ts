@@ -40,7 +40,12 @@ export async function setUpCluster(cp: ControlPlane, callers: number): Promise<F
   await admin.bindAuthDelegator('data-store', 'data-store');
   const storePod = await admin.createPod('data-store', 'app', 'data-store', { nodeName: 'node-1' });
   const reviewerToken = (
-    await admin.requestToken({ namespace: 'data-store', serviceAccount: 'data-store', expirationSeconds: 7200, pod: { name: 'app', uid: storePod } })
+    await admin.requestToken({
+      namespace: 'data-store',
+      serviceAccount: 'data-store',
+      expirationSeconds: 7200,
+      pod: { name: 'app', uid: storePod },
+    })
   ).token;
 
   const indexes = Array.from({ length: callers }, (_, i) => i);
@@ -49,18 +54,31 @@ export async function setUpCluster(cp: ControlPlane, callers: number): Promise<F
     return { name, uid: await admin.createPod('api', name, 'api', { nodeName: 'node-1' }) };
   });
   const callerTokens = await inBatches(pods, 10, async (pod) => {
-    const minted = await admin.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['data-store'], expirationSeconds: 3600, pod });
+    const minted = await admin.requestToken({
+      namespace: 'api',
+      serviceAccount: 'api',
+      audiences: ['data-store'],
+      expirationSeconds: 3600,
+      pod,
+    });
     return minted.token;
   });
 
   const access: ClusterAccess = { server: cp.url, caPem: cp.caPem, token: reviewerToken };
   const fetch = createKubeFetch({ caPem: cp.caPem, tokenSource: new StaticTokenSource(reviewerToken) });
-  const response = await fetch(`${cp.issuer}/openid/v1/jwks`, { headers: { accept: 'application/jwk-set+json' }, signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(`${cp.issuer}/openid/v1/jwks`, {
+    headers: { accept: 'application/jwk-set+json' },
+    signal: AbortSignal.timeout(10_000),
+  });
   if (response.status !== 200) throw new Error(`GET /openid/v1/jwks: HTTP ${response.status}`);
   const jwks = JSON.parse(await response.text()) as { keys: JWK[] };
-  const header = JSON.parse(Buffer.from((callerTokens[0] ?? '').split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg: string; kid: string };
+  const header = JSON.parse(Buffer.from((callerTokens[0] ?? '').split('.')[0] ?? '', 'base64url').toString('utf8')) as {
+    alg: string;
+    kid: string;
+  };
   const signingJwk = jwks.keys.find((k) => k.kid === header.kid);
-  if (!signingJwk || header.alg !== 'RS256') throw new Error(`the tokens' key (${header.alg}, ${header.kid}) is not an RS256 key of the JWKS`);
+  if (!signingJwk || header.alg !== 'RS256')
+    throw new Error(`the tokens' key (${header.alg}, ${header.kid}) is not an RS256 key of the JWKS`);
 
   const version = await httpsRequest(`${cp.url}/version`, { ca: cp.caPem, ...cp.adminCredentials, timeoutMs: 5000 });
   const kubernetesVersion = (JSON.parse(version.body) as { gitVersion?: string }).gitVersion ?? 'unknown';
@@ -72,7 +90,9 @@ export async function setUpCluster(cp: ControlPlane, callers: number): Promise<F
 export function reviewerKubeConfig(fixture: Fixture): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'local', server: fixture.access.server, caData: Buffer.from(fixture.access.caPem).toString('base64') }],
+    clusters: [
+      { name: 'local', server: fixture.access.server, caData: Buffer.from(fixture.access.caPem).toString('base64') },
+    ],
     users: [{ name: 'data-store', token: fixture.access.token }],
     contexts: [{ name: 'local', cluster: 'local', user: 'data-store' }],
     currentContext: 'local',

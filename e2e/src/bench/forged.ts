@@ -39,11 +39,18 @@ export interface ForgedResult {
  * `jti` so that no cache answers twice. Counts the TokenReviews the flood causes without the offline pre-check (the
  * behaviour before issue 10) and with it.
  */
-export async function forgedFloodSection(fixture: Fixture, log: (message: string) => void, tokens = 10_000, concurrency = 50): Promise<ForgedResult> {
+export async function forgedFloodSection(
+  fixture: Fixture,
+  log: (message: string) => void,
+  tokens = 10_000,
+  concurrency = 50,
+): Promise<ForgedResult> {
   const real = fixture.callerTokens[0] as string;
   const claims = payloadOf(real);
   const throwaway = generateBenchKey('RS256');
-  const forged = Array.from({ length: tokens }, () => signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, fixture.signingJwk.kid));
+  const forged = Array.from({ length: tokens }, () =>
+    signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, fixture.signingJwk.kid),
+  );
   const kc = reviewerKubeConfig(fixture);
   const runs: ForgedRun[] = [];
   for (const precheck of [false, true]) {
@@ -64,7 +71,12 @@ export async function forgedFloodSection(fixture: Fixture, log: (message: string
     };
     const tokenReview = new TokenReviewVerifier({ client, audience: AUDIENCE, requirePodBinding: true });
     const local = precheck
-      ? new LocalVerifier({ issuers: [fixture.issuer], audience: AUDIENCE, fetch: fixture.fetch, requirePodBinding: true })
+      ? new LocalVerifier({
+          issuers: [fixture.issuer],
+          audience: AUDIENCE,
+          fetch: fixture.fetch,
+          requirePodBinding: true,
+        })
       : undefined;
     await local?.warm();
     const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview, local });
@@ -87,10 +99,14 @@ export async function forgedFloodSection(fixture: Fixture, log: (message: string
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    const label = precheck ? 'TokenReview mode with the offline pre-check' : 'TokenReview mode, review only (before issue 10)';
+    const label = precheck
+      ? 'TokenReview mode with the offline pre-check'
+      : 'TokenReview mode, review only (before issue 10)';
     const refused = tokens - accepted;
     runs.push({ label, tokenReviews: reviews, peakInflight, refused, accepted, reasons, seconds });
-    log(`  ${label}: ${reviews} TokenReviews for ${tokens} forged tokens (${accepted} accepted), ${fmt(seconds, 1)} s, reasons ${JSON.stringify(reasons)}`);
+    log(
+      `  ${label}: ${reviews} TokenReviews for ${tokens} forged tokens (${accepted} accepted), ${fmt(seconds, 1)} s, reasons ${JSON.stringify(reasons)}`,
+    );
   }
   return { tokens, concurrency, runs };
 }

@@ -5,7 +5,12 @@ import { percentiles, type LoadResult } from './load.js';
  * Closed-loop load on the unary `WhoAmI` method: `connections` calls in flight at all times on one plaintext channel
  * (HTTP/2 streams), each caller cycling through `tokens`, for `durationSeconds`. The gRPC counterpart of autocannon.
  */
-export async function runGrpcLoad(options: { address: string; tokens: readonly string[]; connections: number; durationSeconds: number }): Promise<LoadResult> {
+export async function runGrpcLoad(options: {
+  address: string;
+  tokens: readonly string[];
+  connections: number;
+  durationSeconds: number;
+}): Promise<LoadResult> {
   const caller = new EchoCaller(options.address);
   const samples: number[] = [];
   const status: Record<string, number> = {};
@@ -31,7 +36,17 @@ export async function runGrpcLoad(options: { address: string; tokens: readonly s
   }
   const seconds = (performance.now() - start) / 1000;
   const all = Float64Array.from(samples);
-  return { seconds, responses: samples.length, rps: samples.length / seconds, latency: percentiles(all), status, ok, errors: 0, timeouts: 0, samples: all };
+  return {
+    seconds,
+    responses: samples.length,
+    rps: samples.length / seconds,
+    latency: percentiles(all),
+    status,
+    ok,
+    errors: 0,
+    timeouts: 0,
+    samples: all,
+  };
 }
 
 /** One call per token, checked, before any measurement. */

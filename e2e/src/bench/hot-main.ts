@@ -15,7 +15,8 @@ import { generateBenchKey, KeyServer, serviceAccountClaims, signJwt } from './to
 
 const settings = { ...loadSettings(''), docsDir: undefined };
 const t0 = performance.now();
-const log = (message: string) => process.stderr.write(`[hot ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+const log = (message: string) =>
+  process.stderr.write(`[hot ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 const only = process.env.BENCH_HOT_ONLY?.split(',').map((s) => s.trim());
 
 function range(s: Spread | undefined, digits: number, signed = false): string {
@@ -42,7 +43,10 @@ export function adapterCostTable(rows: readonly AdapterCost[]): string {
   return [
     '| path (in process, tight loop) | ns/request, cheapest round | added ns/request | all rounds (ns) |',
     '| --- | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.label} | ${fmt(r.nanos, 0)} | ${r.addedNanos === undefined ? '—' : (r.addedNanos >= 0 ? '+' : '') + fmt(r.addedNanos, 0)} | ${r.rounds.map((v) => fmt(v, 0)).join(', ')} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${fmt(r.nanos, 0)} | ${r.addedNanos === undefined ? '—' : (r.addedNanos >= 0 ? '+' : '') + fmt(r.addedNanos, 0)} | ${r.rounds.map((v) => fmt(v, 0)).join(', ')} |`,
+    ),
   ].join('\n');
 }
 
@@ -51,30 +55,125 @@ async function main(): Promise<void> {
   const keys = await KeyServer.start({ keys: [key.jwk] });
   const issuer = 'https://hot-bench.kube-service-auth.invalid';
   const tokens = [signJwt(key, serviceAccountClaims(issuer, 0, '00000000-0000-4000-8000-000000000001'))];
-  const local: AuthConfig = { kind: 'local', issuer, jwksUri: keys.url, cacheTtlSeconds: 600, cacheMaxEntries: 10_000, jwksCooldownSeconds: 30, warm: true };
+  const local: AuthConfig = {
+    kind: 'local',
+    issuer,
+    jwksUri: keys.url,
+    cacheTtlSeconds: 600,
+    cacheMaxEntries: 10_000,
+    jwksCooldownSeconds: 30,
+    warm: true,
+  };
   const configs: HttpConfig[] = [
     { id: 'none', label: 'express, no auth', kind: 'baseline', auth: { kind: 'none' }, tokens },
-    { id: 'none-aa', label: 'express, no auth again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens, baseline: 'none' },
-    { id: 'sync-mw', label: 'express, empty sync middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: 'sync' }, tokens },
-    { id: 'async-mw', label: 'express, empty async middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: 'async' }, tokens },
+    {
+      id: 'none-aa',
+      label: 'express, no auth again (A/A)',
+      kind: 'control',
+      auth: { kind: 'none' },
+      tokens,
+      baseline: 'none',
+    },
+    {
+      id: 'sync-mw',
+      label: 'express, empty sync middleware',
+      kind: 'control',
+      auth: { kind: 'none', emptyMiddleware: 'sync' },
+      tokens,
+    },
+    {
+      id: 'async-mw',
+      label: 'express, empty async middleware',
+      kind: 'control',
+      auth: { kind: 'none', emptyMiddleware: 'async' },
+      tokens,
+    },
     { id: 'local', label: 'express, kubeAuth, repeat caller', kind: 'ours', auth: local, tokens },
-    { id: 'local-timed', label: 'express, kubeAuth, repeat caller, timed', kind: 'ours', auth: { ...local, timeMiddleware: true }, tokens },
-    { id: 'oauth2', label: 'express-oauth2-jwt-bearer', kind: 'peer', auth: { kind: 'oauth2', issuer, audience: AUDIENCE, jwksUri: keys.url }, tokens },
-    { id: 'fastify-none', label: 'fastify, no auth', kind: 'baseline', auth: { kind: 'none' }, tokens, transport: 'fastify' },
-    { id: 'fastify-aa', label: 'fastify, no auth again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens, transport: 'fastify', baseline: 'fastify-none' },
-    { id: 'fastify-local', label: 'fastify plugin, repeat caller', kind: 'ours', auth: local, tokens, transport: 'fastify' },
-    { id: 'grpc-none', label: 'gRPC, no interceptor', kind: 'baseline', auth: { kind: 'none' }, tokens, transport: 'grpc' },
-    { id: 'grpc-aa', label: 'gRPC, no interceptor again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens, transport: 'grpc', baseline: 'grpc-none' },
-    { id: 'grpc-local', label: 'gRPC interceptor, repeat caller', kind: 'ours', auth: local, tokens, transport: 'grpc' },
+    {
+      id: 'local-timed',
+      label: 'express, kubeAuth, repeat caller, timed',
+      kind: 'ours',
+      auth: { ...local, timeMiddleware: true },
+      tokens,
+    },
+    {
+      id: 'oauth2',
+      label: 'express-oauth2-jwt-bearer',
+      kind: 'peer',
+      auth: { kind: 'oauth2', issuer, audience: AUDIENCE, jwksUri: keys.url },
+      tokens,
+    },
+    {
+      id: 'fastify-none',
+      label: 'fastify, no auth',
+      kind: 'baseline',
+      auth: { kind: 'none' },
+      tokens,
+      transport: 'fastify',
+    },
+    {
+      id: 'fastify-aa',
+      label: 'fastify, no auth again (A/A)',
+      kind: 'control',
+      auth: { kind: 'none' },
+      tokens,
+      transport: 'fastify',
+      baseline: 'fastify-none',
+    },
+    {
+      id: 'fastify-local',
+      label: 'fastify plugin, repeat caller',
+      kind: 'ours',
+      auth: local,
+      tokens,
+      transport: 'fastify',
+    },
+    {
+      id: 'grpc-none',
+      label: 'gRPC, no interceptor',
+      kind: 'baseline',
+      auth: { kind: 'none' },
+      tokens,
+      transport: 'grpc',
+    },
+    {
+      id: 'grpc-aa',
+      label: 'gRPC, no interceptor again (A/A)',
+      kind: 'control',
+      auth: { kind: 'none' },
+      tokens,
+      transport: 'grpc',
+      baseline: 'grpc-none',
+    },
+    {
+      id: 'grpc-local',
+      label: 'gRPC interceptor, repeat caller',
+      kind: 'ours',
+      auth: local,
+      tokens,
+      transport: 'grpc',
+    },
   ].filter((c) => !only || only.includes(c.id) || only.includes(c.transport ?? 'express')) as HttpConfig[];
   try {
     const loadStart = loadavg()[0] ?? 0;
     if (process.env.BENCH_HOT_IN_PROCESS !== '0') {
-      const local = new LocalVerifier({ issuers: [{ issuer, jwksUri: keys.url }], audience: AUDIENCE, fetch: createKubeFetch({}), requirePodBinding: true, cacheTtlSeconds: 600 });
+      const local = new LocalVerifier({
+        issuers: [{ issuer, jwksUri: keys.url }],
+        audience: AUDIENCE,
+        fetch: createKubeFetch({}),
+        requirePodBinding: true,
+        cacheTtlSeconds: 600,
+      });
       await local.warm();
       const verifier = new ServiceAccountVerifier({ mode: 'local', local });
-      const rows = adapterCost({ verifier, policy: new Policy({ allow: ['system:serviceaccount:api:*'] }), token: tokens[0] as string });
-      process.stdout.write(`_adapters alone, in process, load average ${loadStart.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)}_\n\n${adapterCostTable(rows)}\n\n`);
+      const rows = adapterCost({
+        verifier,
+        policy: new Policy({ allow: ['system:serviceaccount:api:*'] }),
+        token: tokens[0] as string,
+      });
+      process.stdout.write(
+        `_adapters alone, in process, load average ${loadStart.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)}_\n\n${adapterCostTable(rows)}\n\n`,
+      );
       if (only?.includes('alone')) return;
     }
     const { rows, method } = await httpSection(configs, settings, log);
@@ -89,6 +188,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`hot bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `hot bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exitCode = 1;
 });

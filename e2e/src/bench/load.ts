@@ -17,14 +17,20 @@ interface AutocannonOptions {
   timeout?: number;
 }
 interface AutocannonInstance {
-  on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this;
+  on(
+    event: 'response',
+    listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void,
+  ): this;
   stop(): void;
 }
 interface AutocannonResult {
   errors: number;
   timeouts: number;
 }
-type Autocannon = (options: AutocannonOptions, done: (error: Error | null, result: AutocannonResult) => void) => AutocannonInstance;
+type Autocannon = (
+  options: AutocannonOptions,
+  done: (error: Error | null, result: AutocannonResult) => void,
+) => AutocannonInstance;
 
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
@@ -101,7 +107,13 @@ export function percentiles(values: Float64Array): Latency {
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
   let sum = 0;
   for (const v of sorted) sum += v;
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] as number, mean: sum / sorted.length };
+  return {
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: sorted[sorted.length - 1] as number,
+    mean: sum / sorted.length,
+  };
 }
 
 /** Runs autocannon in this process against a server in another one, on loopback. */
@@ -109,7 +121,12 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
   const { tokens } = options;
   const requests: AutocannonRequest[] =
     typeof tokens === 'function'
-      ? [{ method: 'GET', setupRequest: (request) => ({ ...request, headers: { authorization: `Bearer ${tokens()}` } }) }]
+      ? [
+          {
+            method: 'GET',
+            setupRequest: (request) => ({ ...request, headers: { authorization: `Bearer ${tokens()}` } }),
+          },
+        ]
       : tokens.map((token) => ({ method: 'GET', headers: { authorization: `Bearer ${token}` } }));
   if (requests.length === 0) throw new Error('no tokens');
 
@@ -128,7 +145,12 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
       if (typeof running.instance?.stop === 'function') running.instance.stop();
     }, maxSeconds * 1000);
     guard.unref();
-    const autocannonOptions: AutocannonOptions = { url: options.url, connections: options.connections, requests, timeout: 10 };
+    const autocannonOptions: AutocannonOptions = {
+      url: options.url,
+      connections: options.connections,
+      requests,
+      timeout: 10,
+    };
     if (options.amount !== undefined) autocannonOptions.amount = options.amount;
     else autocannonOptions.duration = options.durationSeconds ?? 10;
     if (options.overallRate !== undefined) autocannonOptions.overallRate = options.overallRate;

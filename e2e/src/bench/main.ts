@@ -24,7 +24,8 @@ import { KeyServer } from './tokens.js';
 
 const settings = loadSettings(fileURLToPath(new URL('../../../docs/', import.meta.url)));
 const t0 = performance.now();
-const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+const log = (message: string) =>
+  process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 
 function cpuModel(): string {
   try {
@@ -65,7 +66,9 @@ async function main(): Promise<void> {
   try {
     log(`API server ${cp.url}; creating namespaces, ServiceAccounts, caller pods and their TokenRequest tokens`);
     const fixture = await setUpCluster(cp, settings.only === 'raw' ? 1 : 100);
-    log(`${fixture.callerTokens.length} tokens minted (${fixture.kubernetesVersion}); JWKS has ${fixture.jwks.keys.length} key(s)`);
+    log(
+      `${fixture.callerTokens.length} tokens minted (${fixture.kubernetesVersion}); JWKS has ${fixture.jwks.keys.length} key(s)`,
+    );
 
     log('2. raw verification per core');
     const raw = await rawVerification({
@@ -77,9 +80,14 @@ async function main(): Promise<void> {
       rounds: settings.rawRounds,
       maxRoundMs: 4000,
     });
-    for (const r of raw) log(`  ${r.name.padEnd(34)} ${fmt(r.opsPerSecond, 0).padStart(9)} ops/s ${fmt(r.microsPerOp, 1).padStart(7)} µs/op  ${fmt(r.ofFloor * 100, 1)}% of floor`);
+    for (const r of raw)
+      log(
+        `  ${r.name.padEnd(34)} ${fmt(r.opsPerSecond, 0).padStart(9)} ops/s ${fmt(r.microsPerOp, 1).padStart(7)} µs/op  ${fmt(r.ofFloor * 100, 1)}% of floor`,
+      );
     if (settings.only === 'raw') {
-      log(`BENCH_ONLY=raw: the other sections are skipped, no docs written (load average ${(loadavg()[0] ?? 0).toFixed(2)})`);
+      log(
+        `BENCH_ONLY=raw: the other sections are skipped, no docs written (load average ${(loadavg()[0] ?? 0).toFixed(2)})`,
+      );
       return;
     }
 
@@ -89,7 +97,10 @@ async function main(): Promise<void> {
       policy: new Policy({ allow: ['system:serviceaccount:api:*'] }),
       token: fixture.callerTokens[0] as string,
     });
-    for (const r of alone) log(`  ${r.label.padEnd(44)} ${fmt(r.nanos, 0).padStart(7)} ns/request${r.addedNanos === undefined ? '' : ` (added ${fmt(r.addedNanos, 0)} ns)`}`);
+    for (const r of alone)
+      log(
+        `  ${r.label.padEnd(44)} ${fmt(r.nanos, 0).padStart(7)} ns/request${r.addedNanos === undefined ? '' : ` (added ${fmt(r.addedNanos, 0)} ns)`}`,
+      );
 
     log('1. HTTP throughput and latency');
     // express-oauth2-jwt-bearer cannot authenticate to the API server's JWKS endpoint: it gets a loopback copy.
@@ -105,21 +116,63 @@ async function main(): Promise<void> {
       jwksCooldownSeconds: 30,
       warm: true,
     });
-    const tokenReview: AuthConfig = { kind: 'tokenreview', access: fixture.access, cacheTtlSeconds: 10, cacheMaxEntries: 10_000 };
+    const tokenReview: AuthConfig = {
+      kind: 'tokenreview',
+      access: fixture.access,
+      cacheTtlSeconds: 10,
+      cacheMaxEntries: 10_000,
+    };
     const oauth2: AuthConfig = { kind: 'oauth2', issuer: fixture.issuer, audience: AUDIENCE, jwksUri: oauth2Keys.url };
     const configs: HttpConfig[] = [
       { id: 'none', label: 'no auth', kind: 'baseline', auth: { kind: 'none' }, tokens: one },
-      { id: 'none-aa', label: 'no auth again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens: one, baseline: 'none' },
-      { id: 'control-sync', label: 'no auth, empty sync middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: 'sync' }, tokens: one },
-      { id: 'control', label: 'no auth, empty async middleware', kind: 'control', auth: { kind: 'none', emptyMiddleware: 'async' }, tokens: one },
+      {
+        id: 'none-aa',
+        label: 'no auth again (A/A)',
+        kind: 'control',
+        auth: { kind: 'none' },
+        tokens: one,
+        baseline: 'none',
+      },
+      {
+        id: 'control-sync',
+        label: 'no auth, empty sync middleware',
+        kind: 'control',
+        auth: { kind: 'none', emptyMiddleware: 'sync' },
+        tokens: one,
+      },
+      {
+        id: 'control',
+        label: 'no auth, empty async middleware',
+        kind: 'control',
+        auth: { kind: 'none', emptyMiddleware: 'async' },
+        tokens: one,
+      },
       { id: 'local', label: 'kubeAuth, local mode', kind: 'ours', auth: local(10), tokens: one },
-      { id: 'local-timed', label: 'kubeAuth, local mode, timed', kind: 'ours', auth: { ...local(10), timeMiddleware: true } as AuthConfig, tokens: one },
+      {
+        id: 'local-timed',
+        label: 'kubeAuth, local mode, timed',
+        kind: 'ours',
+        auth: { ...local(10), timeMiddleware: true } as AuthConfig,
+        tokens: one,
+      },
       { id: 'oauth2', label: 'express-oauth2-jwt-bearer', kind: 'peer', auth: oauth2, tokens: one },
       { id: 'local-nocache', label: 'kubeAuth, local mode, cache off', kind: 'ours', auth: local(0), tokens: one },
-      { id: 'tokenreview', label: 'kubeAuth, TokenReview mode, warm cache', kind: 'ours', auth: tokenReview, tokens: one },
+      {
+        id: 'tokenreview',
+        label: 'kubeAuth, TokenReview mode, warm cache',
+        kind: 'ours',
+        auth: tokenReview,
+        tokens: one,
+      },
       { id: 'local-100', label: 'kubeAuth, local mode, 100 callers', kind: 'ours', auth: local(10), tokens: all },
       { id: 'oauth2-100', label: 'express-oauth2-jwt-bearer, 100 callers', kind: 'peer', auth: oauth2, tokens: all },
-      { id: 'tokenreview-100', label: 'kubeAuth, TokenReview mode, 100 callers', kind: 'ours', auth: tokenReview, tokens: all },
+      {
+        id: 'tokenreview-100',
+        label: 'kubeAuth, TokenReview mode, 100 callers',
+        kind: 'ours',
+        auth: tokenReview,
+        tokens: all,
+      },
     ];
     const { rows: http, method: httpMethod } = await httpSection(configs, settings, log);
     const oauth2JwksFetches = oauth2Keys.requests;
@@ -127,12 +180,56 @@ async function main(): Promise<void> {
     log('1b. fastify plugin and gRPC interceptor');
     const { rows: adapters } = await httpSection(
       [
-        { id: 'fastify-none', label: 'fastify, no auth', kind: 'baseline', auth: { kind: 'none' }, tokens: one, transport: 'fastify' },
-        { id: 'fastify-aa', label: 'fastify, no auth again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens: one, transport: 'fastify', baseline: 'fastify-none' },
-        { id: 'fastify-local', label: 'fastify plugin, local mode', kind: 'ours', auth: local(10), tokens: one, transport: 'fastify' },
-        { id: 'grpc-none', label: 'gRPC unary, no interceptor', kind: 'baseline', auth: { kind: 'none' }, tokens: one, transport: 'grpc' },
-        { id: 'grpc-aa', label: 'gRPC unary, no interceptor again (A/A)', kind: 'control', auth: { kind: 'none' }, tokens: one, transport: 'grpc', baseline: 'grpc-none' },
-        { id: 'grpc-local', label: 'gRPC unary, kubeAuthInterceptor, local mode', kind: 'ours', auth: local(10), tokens: one, transport: 'grpc' },
+        {
+          id: 'fastify-none',
+          label: 'fastify, no auth',
+          kind: 'baseline',
+          auth: { kind: 'none' },
+          tokens: one,
+          transport: 'fastify',
+        },
+        {
+          id: 'fastify-aa',
+          label: 'fastify, no auth again (A/A)',
+          kind: 'control',
+          auth: { kind: 'none' },
+          tokens: one,
+          transport: 'fastify',
+          baseline: 'fastify-none',
+        },
+        {
+          id: 'fastify-local',
+          label: 'fastify plugin, local mode',
+          kind: 'ours',
+          auth: local(10),
+          tokens: one,
+          transport: 'fastify',
+        },
+        {
+          id: 'grpc-none',
+          label: 'gRPC unary, no interceptor',
+          kind: 'baseline',
+          auth: { kind: 'none' },
+          tokens: one,
+          transport: 'grpc',
+        },
+        {
+          id: 'grpc-aa',
+          label: 'gRPC unary, no interceptor again (A/A)',
+          kind: 'control',
+          auth: { kind: 'none' },
+          tokens: one,
+          transport: 'grpc',
+          baseline: 'grpc-none',
+        },
+        {
+          id: 'grpc-local',
+          label: 'gRPC unary, kubeAuthInterceptor, local mode',
+          kind: 'ours',
+          auth: local(10),
+          tokens: one,
+          transport: 'grpc',
+        },
       ],
       settings,
       log,

@@ -19,7 +19,10 @@ export interface CpuPinning {
 function affinity(pid: number): string | undefined {
   try {
     // "pid 123's current affinity list: 0,1"
-    return execFileSync('taskset', ['-cp', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':').pop()?.trim();
+    return execFileSync('taskset', ['-cp', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split(':')
+      .pop()
+      ?.trim();
   } catch {
     return undefined;
   }
@@ -33,7 +36,8 @@ function cpus(list: string): number[] {
 }
 
 export function planPinning(): CpuPinning | undefined {
-  if (process.env.BENCH_PIN?.trim() === '0' || process.platform !== 'linux' || availableParallelism() < 2) return undefined;
+  if (process.env.BENCH_PIN?.trim() === '0' || process.platform !== 'linux' || availableParallelism() < 2)
+    return undefined;
   const original = affinity(process.pid);
   if (!original) return undefined;
   const allowed = cpus(original);

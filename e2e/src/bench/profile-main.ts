@@ -22,21 +22,46 @@ async function main(): Promise<void> {
     {
       id: 'local',
       label: 'kubeAuth, local mode, repeat caller',
-      auth: { kind: 'local', issuer, jwksUri: keys.url, cacheTtlSeconds: 600, cacheMaxEntries: 10_000, jwksCooldownSeconds: 30, warm: true },
+      auth: {
+        kind: 'local',
+        issuer,
+        jwksUri: keys.url,
+        cacheTtlSeconds: 600,
+        cacheMaxEntries: 10_000,
+        jwksCooldownSeconds: 30,
+        warm: true,
+      },
     },
     {
       id: 'local-nocache',
       label: 'kubeAuth, local mode, cache off',
-      auth: { kind: 'local', issuer, jwksUri: keys.url, cacheTtlSeconds: 0, cacheMaxEntries: 10_000, jwksCooldownSeconds: 30, warm: true },
+      auth: {
+        kind: 'local',
+        issuer,
+        jwksUri: keys.url,
+        cacheTtlSeconds: 0,
+        cacheMaxEntries: 10_000,
+        jwksCooldownSeconds: 30,
+        warm: true,
+      },
     },
-    { id: 'oauth2', label: 'express-oauth2-jwt-bearer', auth: { kind: 'oauth2', issuer, audience: AUDIENCE, jwksUri: keys.url } },
+    {
+      id: 'oauth2',
+      label: 'express-oauth2-jwt-bearer',
+      auth: { kind: 'oauth2', issuer, audience: AUDIENCE, jwksUri: keys.url },
+    },
   ];
   try {
-    const out: string[] = [`_load average (1 min) at start: ${(loadavg()[0] ?? 0).toFixed(2)}; ${seconds} s per profile, ${connections} connections_`, ''];
+    const out: string[] = [
+      `_load average (1 min) at start: ${(loadavg()[0] ?? 0).toFixed(2)}; ${seconds} s per profile, ${connections} connections_`,
+      '',
+    ];
     for (const c of configs.filter((c) => !only || only.includes(c.id))) {
       const summary = await profileUnderLoad({ label: c.label, auth: c.auth, tokens: [token], connections, seconds });
       out.push(profileMarkdown(summary), '');
-      process.stderr.write(`[profile] ${c.label}: ${summary.rps.toFixed(0)} req/s, ${summary.busyMicrosPerRequest.toFixed(1)} µs/req busy, ${summary.verifierMicrosPerRequest.toFixed(2)} µs/req under verifier frames\n`);
+      process.stderr.write(
+        `[profile] ${c.label}: ${summary.rps.toFixed(0)} req/s, ${summary.busyMicrosPerRequest.toFixed(1)} µs/req busy, ${summary.verifierMicrosPerRequest.toFixed(2)} µs/req under verifier frames\n`,
+      );
     }
     out.push(`_load average (1 min) at end: ${(loadavg()[0] ?? 0).toFixed(2)}_`);
     process.stdout.write(`${out.join('\n')}\n`);

@@ -31,7 +31,11 @@ export interface ProfileSummary {
 }
 
 interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }>;
   startTime: number;
   samples: number[];
   timeDeltas: number[];
@@ -97,7 +101,14 @@ export function summariseProfile(
     .sort((a, b) => b[1] - a[1])
     .slice(0, topN)
     .map(([frame, micros]) => ({ frame, selfMicrosPerRequest: micros / requests, share: micros / busy }));
-  return { label, requests, rps, busyMicrosPerRequest: busy / requests, verifierMicrosPerRequest: verifier / requests, top };
+  return {
+    label,
+    requests,
+    rps,
+    busyMicrosPerRequest: busy / requests,
+    verifierMicrosPerRequest: verifier / requests,
+    top,
+  };
 }
 
 /** Runs `auth` in a profiled server child under load (after a warm-up) and summarises the measured window of the profile. */
@@ -116,9 +127,15 @@ export async function profileUnderLoad(options: {
     try {
       await runLoad({ url: server.url, tokens: options.tokens, connections: options.connections, durationSeconds: 2 });
       const from = (await server.stats()).hrtimeMicros;
-      load = await runLoad({ url: server.url, tokens: options.tokens, connections: options.connections, durationSeconds: options.seconds });
+      load = await runLoad({
+        url: server.url,
+        tokens: options.tokens,
+        connections: options.connections,
+        durationSeconds: options.seconds,
+      });
       window = { from, to: (await server.stats()).hrtimeMicros };
-      if (load.ok !== load.responses) throw new Error(`${options.label}: ${load.responses - load.ok} non-200 responses while profiling`);
+      if (load.ok !== load.responses)
+        throw new Error(`${options.label}: ${load.responses - load.ok} non-200 responses while profiling`);
     } finally {
       await server.stop();
     }
@@ -140,6 +157,8 @@ export function profileMarkdown(summary: ProfileSummary): string {
     '',
     '| self µs/req | share | frame |',
     '| ---: | ---: | --- |',
-    ...summary.top.map((t) => `| ${f(t.selfMicrosPerRequest, 2)} | ${f(t.share * 100, 1)}% | \`${t.frame.replace(/\|/g, '\\|')}\` |`),
+    ...summary.top.map(
+      (t) => `| ${f(t.selfMicrosPerRequest, 2)} | ${f(t.share * 100, 1)}% | \`${t.frame.replace(/\|/g, '\\|')}\` |`,
+    ),
   ].join('\n');
 }

@@ -91,7 +91,8 @@ export interface ServerStats {
 /** What serves the route: express (the default), fastify, or a unary gRPC method. */
 export type Transport = 'express' | 'fastify' | 'grpc';
 
-export type ParentMessage = { type: 'start'; auth: AuthConfig; transport?: Transport } | { type: 'stats'; id: number; gc: boolean };
+export type ParentMessage =
+  { type: 'start'; auth: AuthConfig; transport?: Transport } | { type: 'stats'; id: number; gc: boolean };
 
 export type ChildMessage =
   | { type: 'listening'; port: number }

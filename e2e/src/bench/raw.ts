@@ -34,7 +34,11 @@ export interface RawOptions {
 
 /** jose 4, as bundled with express-oauth2-jwt-bearer (its Node build verifies with node:crypto, not WebCrypto). */
 interface Jose4 {
-  jwtVerify(token: string, key: KeyObject, options: { issuer: string; audience: string; algorithms: string[] }): Promise<{ payload: { sub?: string } }>;
+  jwtVerify(
+    token: string,
+    key: KeyObject,
+    options: { issuer: string; audience: string; algorithms: string[] },
+  ): Promise<{ payload: { sub?: string } }>;
 }
 
 function loadJose4(): Jose4 {
@@ -65,13 +69,23 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
   const data = Buffer.from(`${h}.${p}`);
   const signature = Buffer.from(s, 'base64url');
   const keyObject = createPublicKey({ key: jwk, format: 'jwk' });
-  const cryptoKey = await webcrypto.subtle.importKey('jwk', jwk as webcrypto.JsonWebKey, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, [
-    'verify',
-  ]);
+  const cryptoKey = await webcrypto.subtle.importKey(
+    'jwk',
+    jwk as webcrypto.JsonWebKey,
+    { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    false,
+    ['verify'],
+  );
   const joseKey = await importJWK(jwk, 'RS256');
   const jose4 = loadJose4();
   const verifier = (cacheTtlSeconds: number) =>
-    new LocalVerifier({ issuers: [issuer], audience: AUDIENCE, fetch: options.fetch, requirePodBinding: true, cacheTtlSeconds });
+    new LocalVerifier({
+      issuers: [issuer],
+      audience: AUDIENCE,
+      fetch: options.fetch,
+      requirePodBinding: true,
+      cacheTtlSeconds,
+    });
   const uncached = verifier(0);
   const cached = verifier(60);
   await Promise.all([uncached.warm(), cached.warm()]);
@@ -135,13 +149,21 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       name: 'jose.jwtVerify',
       what: 'jose 6 `jwtVerify` with an imported key: parse, signature, iss/aud/exp checks',
       async: true,
-      run: async () => check((await jwtVerify(token, joseKey, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })).payload.sub !== undefined),
+      run: async () =>
+        check(
+          (await jwtVerify(token, joseKey, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })).payload.sub !==
+            undefined,
+        ),
     },
     {
       name: 'jose 4 jwtVerify',
       what: 'jose 4 (the copy inside express-oauth2-jwt-bearer) `jwtVerify` with a KeyObject: node:crypto underneath',
       async: true,
-      run: async () => check((await jose4.jwtVerify(token, keyObject, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })).payload.sub !== undefined),
+      run: async () =>
+        check(
+          (await jose4.jwtVerify(token, keyObject, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })).payload
+            .sub !== undefined,
+        ),
     },
     {
       name: 'LocalVerifier.verify, cache off',
@@ -161,7 +183,10 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       async: true,
       run: () =>
         new Promise<void>((resolve, reject) => {
-          const next: NextFunction = (error?: unknown) => (error ? reject(error instanceof Error ? error : new Error('next() was called with a non-Error')) : resolve());
+          const next: NextFunction = (error?: unknown) =>
+            error
+              ? reject(error instanceof Error ? error : new Error('next() was called with a non-Error'))
+              : resolve();
           void middleware(request, response, next);
         }),
     },

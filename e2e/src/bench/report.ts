@@ -3,7 +3,16 @@ import type { RawResult } from './raw.js';
 import type { ForgedResult } from './forged.js';
 import type { RejectionFloodResult, RotationResult } from './resilience.js';
 import { revocationMarkdown, type RevocationResult } from './revocation.js';
-import { fmt, mb, type ApiLoadRow, type FloodResult, type HttpMethod, type HttpRow, type MemoryResult, type Spread } from './sections.js';
+import {
+  fmt,
+  mb,
+  type ApiLoadRow,
+  type FloodResult,
+  type HttpMethod,
+  type HttpRow,
+  type MemoryResult,
+  type Spread,
+} from './sections.js';
 import type { BenchSettings } from './settings.js';
 import { barChart, type Bar } from './svg.js';
 
@@ -61,7 +70,9 @@ export function spreadText(value: Spread | undefined, digits: number, sign = fal
 
 /** The A/A control of a transport: its unprotected route measured again as a second server, i.e. the method's noise. */
 function noiseOf(rows: readonly HttpRow[], baselineId: string | undefined): HttpRow | undefined {
-  return rows.find((r) => r.kind === 'control' && r.auth.kind === 'none' && !r.auth.emptyMiddleware && r.baselineId === baselineId);
+  return rows.find(
+    (r) => r.kind === 'control' && r.auth.kind === 'none' && !r.auth.emptyMiddleware && r.baselineId === baselineId,
+  );
 }
 
 /** The issue-13 target for one transport: ≥ 0.95 of the unprotected rate and ≤ +3 µs CPU, median of the rounds. */
@@ -73,7 +84,9 @@ function hotTarget(name: string, ours: HttpRow | undefined, rows: readonly HttpR
       target: `${name}, repeat caller (local mode, cache on): ≥ 0.95 of the unprotected route's throughput and ≤ +3 µs of server CPU per request (medians of per-round comparisons)`,
       figure:
         `ratio ${spreadText(ours.ratio, 3)}, CPU ${spreadText(ours.cpuAdded, 1, true)} µs/request` +
-        (noise?.ratio && noise.cpuAdded ? `; A/A noise floor: ratio ${spreadText(noise.ratio, 3)}, CPU ${spreadText(noise.cpuAdded, 1, true)} µs` : ''),
+        (noise?.ratio && noise.cpuAdded
+          ? `; A/A noise floor: ratio ${spreadText(noise.ratio, 3)}, CPU ${spreadText(noise.cpuAdded, 1, true)} µs`
+          : ''),
       met: ours.ratio.median >= 0.95 && ours.cpuAdded.median <= 3,
     },
   ];
@@ -124,18 +137,23 @@ export function targets(results: BenchResults): Target[] {
     ...(rf
       ? [
           {
-            target: 'TokenReview mode: valid callers stay cached under a flood of distinct rejected tokens (rejections bounded apart)',
+            target:
+              'TokenReview mode: valid callers stay cached under a flood of distinct rejected tokens (rejections bounded apart)',
             figure:
               `${rf.validReviews} reviews for ${rf.validCallers} valid callers over ${rf.validRequests} requests (hit rate ${fmt(rf.validHitRate * 100, 1)}%) ` +
               `among ${rf.rejectedTokens} rejected tokens; ${rf.cacheHeld} entries held (bound ${rf.successBound} + ${rf.rejectionBound})`,
-            met: rf.validReviews <= rf.validCallers && rf.refusedValid === 0 && rf.cacheHeld <= rf.successBound + rf.rejectionBound,
+            met:
+              rf.validReviews <= rf.validCallers &&
+              rf.refusedValid === 0 &&
+              rf.cacheHeld <= rf.successBound + rf.rejectionBound,
           },
         ]
       : []),
     ...(rot
       ? [
           {
-            target: 'Key rotation: no valid token signed by the new key is refused; a random-kid flood still gets at most one fetch per cooldown',
+            target:
+              'Key rotation: no valid token signed by the new key is refused; a random-kid flood still gets at most one fetch per cooldown',
             figure: `${rot.refused} of ${rot.freshTokens} refused (longest wait ${fmt(rot.maxWaitMs, 0)} ms); ${rot.fetches} JWKS fetches in ${fmt(rot.seconds, 1)} s (bound ${rot.bound})`,
             met: rot.refused === 0 && rot.fetches <= rot.bound,
           },
@@ -144,8 +162,11 @@ export function targets(results: BenchResults): Target[] {
     ...adapterTargets(results.adapters ?? []),
     {
       target: 'TokenReview mode: forged tokens cause no TokenReview (offline pre-check), none accepted',
-      figure: results.forged.runs.map((r) => `${r.label}: ${r.tokenReviews} TokenReviews, ${r.accepted} accepted`).join('; '),
-      met: forgedWith !== undefined && forgedWith.tokenReviews === 0 && results.forged.runs.every((r) => r.accepted === 0),
+      figure: results.forged.runs
+        .map((r) => `${r.label}: ${r.tokenReviews} TokenReviews, ${r.accepted} accepted`)
+        .join('; '),
+      met:
+        forgedWith !== undefined && forgedWith.tokenReviews === 0 && results.forged.runs.every((r) => r.accepted === 0),
     },
     ...hotTarget('express', local, results.http),
     ...(results.alone ?? [])
@@ -155,8 +176,16 @@ export function targets(results: BenchResults): Target[] {
         figure: `${signed((r.addedNanos as number) / 1000, 2)} µs (cheapest round; ${fmt(r.nanos / 1000, 2)} µs with it)`,
         met: (r.addedNanos as number) <= 3000,
       })),
-    ...hotTarget('fastify plugin', results.adapters?.find((r) => r.transport === 'fastify' && r.kind === 'ours'), results.adapters ?? []),
-    ...hotTarget('gRPC interceptor (unary)', results.adapters?.find((r) => r.transport === 'grpc' && r.kind === 'ours'), results.adapters ?? []),
+    ...hotTarget(
+      'fastify plugin',
+      results.adapters?.find((r) => r.transport === 'fastify' && r.kind === 'ours'),
+      results.adapters ?? [],
+    ),
+    ...hotTarget(
+      'gRPC interceptor (unary)',
+      results.adapters?.find((r) => r.transport === 'grpc' && r.kind === 'ours'),
+      results.adapters ?? [],
+    ),
     {
       target: 'Local mode: p99 latency added ≤ 1 ms',
       figure: `p99 ${fmt(local.load.latency.p99, 2)} vs ${fmt(base.p99, 2)} ms: ${signed(addedP99, 2)} ms`,
@@ -184,7 +213,10 @@ export function targets(results: BenchResults): Target[] {
     {
       target: 'Warm cache: ≤ 1 TokenReview per distinct token per cache TTL',
       figure: reviews
-        .map((r) => `${r.callers} caller${r.callers > 1 ? 's' : ''}: ${r.cold.tokenReviews} + ${r.warm.tokenReviews} (bound ${r.reviewBound})`)
+        .map(
+          (r) =>
+            `${r.callers} caller${r.callers > 1 ? 's' : ''}: ${r.cold.tokenReviews} + ${r.warm.tokenReviews} (bound ${r.reviewBound})`,
+        )
         .join('; '),
       met: reviewsOk,
     },
@@ -194,12 +226,14 @@ export function targets(results: BenchResults): Target[] {
       met: floodOk,
     },
     {
-      target: 'At least as fast as express-oauth2-jwt-bearer (default configuration, cache on); judged on req/s and on server CPU per request',
+      target:
+        'At least as fast as express-oauth2-jwt-bearer (default configuration, cache on); judged on req/s and on server CPU per request',
       figure: `${fmt(local.load.rps, 0)} vs ${fmt(oauth2.load.rps, 0)} req/s (${fmt(local.load.rps / oauth2.load.rps, 2)}×); ${cpu(local)} vs ${cpu(oauth2)} CPU per request`,
       met: local.load.rps >= oauth2.load.rps && local.cpuMicrosPerRequest <= oauth2.cpuMicrosPerRequest,
     },
     {
-      target: 'At least as fast as express-oauth2-jwt-bearer with our cache off (the same work: a signature check per request)',
+      target:
+        'At least as fast as express-oauth2-jwt-bearer with our cache off (the same work: a signature check per request)',
       figure: `${fmt(localNoCache.load.rps, 0)} vs ${fmt(oauth2.load.rps, 0)} req/s (${fmt(localNoCache.load.rps / oauth2.load.rps, 2)}×); ${cpu(localNoCache)} vs ${cpu(oauth2)} CPU per request`,
       met: localNoCache.load.rps >= oauth2.load.rps && localNoCache.cpuMicrosPerRequest <= oauth2.cpuMicrosPerRequest,
     },
@@ -238,7 +272,7 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     '',
     `Generated by \`pnpm bench\` (\`e2e/src/bench/\`) on ${m.date}, in ${fmt(m.durationSeconds, 0)} s. Every figure below comes from one run on one`,
     'machine, against a real kube-apiserver and etcd started on loopback: tokens are minted by TokenRequest for pod-bound',
-    'ServiceAccounts, keys come from the API server\'s own JWKS, and TokenReviews go to the API server (except where a',
+    "ServiceAccounts, keys come from the API server's own JWKS, and TokenReviews go to the API server (except where a",
     'section says otherwise).',
     '',
     table(
@@ -272,14 +306,14 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     `Each configuration serves \`GET /data\` from express 5 in a child process of its own (its own event loop) on 127.0.0.1;`,
     `autocannon drives it from the benchmark process with ${s.connections} connections, keep-alive, no pipelining. ${methodText(results)}`,
     'Every request carries `Authorization: Bearer <token>`, also on the unprotected route, so that requests are the same',
-    'size. Latency percentiles are over all responses of all rounds, from autocannon\'s per-response timings',
+    "size. Latency percentiles are over all responses of all rounds, from autocannon's per-response timings",
     '(sub-millisecond), not from its whole-millisecond histogram. "Server CPU µs/req" is the CPU time of the server process',
     '(`process.cpuUsage()`, all threads, read over IPC right before and right after each measured run, so neither priming',
     'nor warm-up is in it) divided by the responses: the cost of a request on a saturated core, far less sensitive than',
     'req/s to other work on the machine, because time spent waiting for a core is not counted. **"vs no auth" and "CPU',
     'added" are taken round by round** against the unprotected route\'s run of the same round, and given as the median of',
     'the rounds with the lowest and highest round in brackets. **"no auth again (A/A)"** is the unprotected route measured',
-    'as a second configuration: what it shows is the method\'s own noise floor, to read next to every other figure.',
+    "as a second configuration: what it shows is the method's own noise floor, to read next to every other figure.",
     '',
     table(
       [
@@ -325,14 +359,14 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     '- **kubeAuth, local mode, timed**: the same as kubeAuth, local mode, with a wrapper timing each call up to its',
     '  `next()` (`performance.now()`), for the in-situ figure of the middleware alone; the wrapper costs a closure a request.',
     '- **kubeAuth, local mode**: `kubeAuth` + `LocalVerifier` (defaults: verified-token cache 10 s, 10,000 entries), the',
-    '  key set fetched from the real API server with the data store\'s ServiceAccount token and the cluster CA',
+    "  key set fetched from the real API server with the data store's ServiceAccount token and the cluster CA",
     '  (`createKubeFetch`), `requirePodBinding: true`, policy `system:serviceaccount:api:*`. One caller, or 100 callers',
     '  (100 pods, one TokenRequest token each, rotated by autocannon).',
     '- **cache off**: the same with `cacheTtlSeconds: 0`: a full signature and claims check on every request.',
     '- **TokenReview mode, warm cache**: `TokenReviewVerifier` against the real API server (10 s result cache); the',
     '  warm-up fills the cache, and the table shows the reviews sent during the measured run (an entry that expires is',
     '  reviewed again, once, shared by the requests waiting for it).',
-    '- **express-oauth2-jwt-bearer** 1.x: `auth({ issuer, audience: \'data-store\', jwksUri, tokenSigningAlg: \'RS256\' })` for',
+    "- **express-oauth2-jwt-bearer** 1.x: `auth({ issuer, audience: 'data-store', jwksUri, tokenSigningAlg: 'RS256' })` for",
     '  the same issuer, audience, tokens and keys. It cannot send a bearer token to fetch the key set, and the API server',
     '  serves its JWKS only to authenticated callers, so **`jwksUri` points at a loopback HTTP server serving a copy of the',
     `  real JWKS** (fetched once with the data store's token). It fetched that key set ${results.oauth2JwksFetches} time(s) over its runs.`,
@@ -370,7 +404,18 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     'started TTL period of the whole window.',
     '',
     table(
-      ['mode', 'callers', 'phase', 'req/s', 'p99 ms', 'non-200', 'TokenReviews', 'TokenReviews/s', 'JWKS fetches', 'bound (reviews, window)'],
+      [
+        'mode',
+        'callers',
+        'phase',
+        'req/s',
+        'p99 ms',
+        'non-200',
+        'TokenReviews',
+        'TokenReviews/s',
+        'JWKS fetches',
+        'bound (reviews, window)',
+      ],
       results.apiLoad.flatMap((r) =>
         (['cold', 'warm'] as const).map((phase) => {
           const p = r[phase];
@@ -384,7 +429,11 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
             p.tokenReviews,
             fmt(p.tokenReviews / p.load.seconds, 2),
             p.jwksFetches,
-            r.mode === 'tokenreview' ? (phase === 'cold' ? `${r.reviewBound} in ${fmt(r.windowSeconds, 1)} s` : '〃') : '—',
+            r.mode === 'tokenreview'
+              ? phase === 'cold'
+                ? `${r.reviewBound} in ${fmt(r.windowSeconds, 1)} s`
+                : '〃'
+              : '—',
           ];
         }),
       ),
@@ -401,11 +450,20 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     table(
       ['', ''],
       [
-        ['flood requests', `${fmt(results.flood.flood.responses, 0)} in ${fmt(results.flood.flood.seconds, 1)} s (${fmt(results.flood.flood.rps, 0)} req/s), ${results.flood.flood.status['401'] ?? 0} answered 401 (a sample checked before the flood: \`key_not_found\`)`],
-        ['JWKS fetches during the flood', `${results.flood.fetches} (bound: one per started cooldown = ${results.flood.bound})`],
+        [
+          'flood requests',
+          `${fmt(results.flood.flood.responses, 0)} in ${fmt(results.flood.flood.seconds, 1)} s (${fmt(results.flood.flood.rps, 0)} req/s), ${results.flood.flood.status['401'] ?? 0} answered 401 (a sample checked before the flood: \`key_not_found\`)`,
+        ],
+        [
+          'JWKS fetches during the flood',
+          `${results.flood.fetches} (bound: one per started cooldown = ${results.flood.bound})`,
+        ],
         ['fetch times (s from flood start)', results.flood.fetchTimes.map((t) => fmt(t, 2)).join(', ') || '—'],
         ['smallest gap between fetches', gap(results.flood)],
-        ['valid caller meanwhile', `${results.flood.legit.ok}/${results.flood.legit.responses} answered 200, p50 ${fmt(results.flood.legit.latency.p50, 2)} ms, p99 ${fmt(results.flood.legit.latency.p99, 2)} ms`],
+        [
+          'valid caller meanwhile',
+          `${results.flood.legit.ok}/${results.flood.legit.responses} answered 200, p50 ${fmt(results.flood.legit.latency.p50, 2)} ms, p99 ${fmt(results.flood.legit.latency.p99, 2)} ms`,
+        ],
       ],
     ),
     '',
@@ -422,7 +480,9 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
         r.peakInflight,
         r.refused,
         r.accepted,
-        Object.entries(r.reasons).map(([k, v]) => `\`${k}\` ${v}`).join(', '),
+        Object.entries(r.reasons)
+          .map(([k, v]) => `\`${k}\` ${v}`)
+          .join(', '),
         `${fmt(r.seconds, 1)} s`,
       ]),
       ['---', '---:', '---:', '---:', '---:', '---', '---:'],
@@ -433,9 +493,29 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
     memoryIntro(results.memory),
     '',
     table(
-      ['distinct tokens', 'verified cache', 'TokenReview cache', 'peak sizes during chunk', 'RSS MB', 'heapUsed MB', 'peak RSS MB', 'req/s', 'non-200'],
       [
-        ['1 (priming request after start-up)', results.memory.baseline.verifiedCacheSize ?? 0, results.memory.baseline.tokenReviewCacheSize ?? 0, '—', mb(results.memory.baseline.memory.rss), mb(results.memory.baseline.memory.heapUsed), '—', '—', '—'],
+        'distinct tokens',
+        'verified cache',
+        'TokenReview cache',
+        'peak sizes during chunk',
+        'RSS MB',
+        'heapUsed MB',
+        'peak RSS MB',
+        'req/s',
+        'non-200',
+      ],
+      [
+        [
+          '1 (priming request after start-up)',
+          results.memory.baseline.verifiedCacheSize ?? 0,
+          results.memory.baseline.tokenReviewCacheSize ?? 0,
+          '—',
+          mb(results.memory.baseline.memory.rss),
+          mb(results.memory.baseline.memory.heapUsed),
+          '—',
+          '—',
+          '—',
+        ],
         ...results.memory.rows.map((r) => [
           r.tokens.toLocaleString('en-US'),
           r.verifiedCacheSize,
@@ -469,7 +549,11 @@ export function markdown(results: BenchResults, svgName: string | undefined): st
       [
         ['`BENCH_SECONDS`', 8, 'measured seconds per HTTP configuration, all rounds together'],
         ['`BENCH_PASSES`', 8, 'rounds over the HTTP configurations (every other one reversed)'],
-        ['`BENCH_PAIRED`', 1, '`0`: measure HTTP configurations one at a time instead of beside a twin of their baseline'],
+        [
+          '`BENCH_PAIRED`',
+          1,
+          '`0`: measure HTTP configurations one at a time instead of beside a twin of their baseline',
+        ],
         ['`BENCH_PIN`', 1, '`0`: do not pin servers and the load generator to CPUs'],
         ['`BENCH_WARMUP_SECONDS`', 2, 'warm-up seconds before each HTTP run'],
         ['`BENCH_CONNECTIONS`', 10, 'autocannon connections'],
@@ -518,10 +602,16 @@ function overheadNotes(results: BenchResults): string {
   const timed = find('local-timed');
   const mw = results.raw.find((r) => r.name === 'kubeAuth middleware, cache on');
   const added = (r: HttpRow | undefined) => spreadText(r?.cpuAdded, 1, true);
-  const parts = [`Where the local-mode overhead goes (CPU added per request, median of the rounds, lowest … highest round): kubeAuth on a repeat caller ${added(local)} µs.`];
-  if (aa) parts.push(`The A/A control, which adds nothing, reads ${added(aa)} µs: differences inside that range are noise.`);
+  const parts = [
+    `Where the local-mode overhead goes (CPU added per request, median of the rounds, lowest … highest round): kubeAuth on a repeat caller ${added(local)} µs.`,
+  ];
+  if (aa)
+    parts.push(`The A/A control, which adds nothing, reads ${added(aa)} µs: differences inside that range are noise.`);
   if (sync) parts.push(`An empty synchronous middleware (express's extra layer alone) costs ${added(sync)} µs;`);
-  if (async_) parts.push(`an empty async middleware (the layer, a promise, an await, and express 5's \`.then\` on the returned promise) ${added(async_)} µs.`);
+  if (async_)
+    parts.push(
+      `an empty async middleware (the layer, a promise, an await, and express 5's \`.then\` on the returned promise) ${added(async_)} µs.`,
+    );
   if (timed?.middlewareMicros !== undefined) {
     parts.push(
       `Timed in the server under load, from entering the middleware to its \`next()\`, a repeat caller takes ${fmt(timed.middlewareMedianMicros ?? NaN, 2)} µs ` +
@@ -546,7 +636,7 @@ function rawNotes(raw: RawResult[]): string {
     `Reading: from the floor (${us(floor)}) to our cache-off path (${us(off)}), per call: WebCrypto ${d(subtle, floor)}, jose 6's`,
     `parsing and claim checks ${d(jose, subtle)}, our own work ${d(off, jose)} (shape and size checks, hashing the token for the`,
     'cache key, decoding header and payload to choose the key set, the `kubernetes.io` claims). jose 6 verifies through',
-    '`crypto.subtle.verify`, which on Node is asynchronous and runs the RSA operation as a job on libuv\'s thread pool',
+    "`crypto.subtle.verify`, which on Node is asynchronous and runs the RSA operation as a job on libuv's thread pool",
     `(${us(subtle)} against ${us(floor)} for the synchronous \`crypto.verify\` of the same signature); jose 4, which`,
     `express-oauth2-jwt-bearer bundles, uses node:crypto and takes ${us(jose4)}. With the cache on, a repeat caller costs`,
     `${us(on)} (a SHA-256 of the token and a lookup), ${fmt(on.ofFloor, 1)}× the floor's rate. Because the RSA work runs on a`,
@@ -561,9 +651,9 @@ function memoryIntro(mem: MemoryResult): string {
     'fills both bounded caches: the verified-token cache of `LocalVerifier` and the result cache of `TokenReviewVerifier`',
     `(\`cacheMaxEntries\` = **${mem.bound.toLocaleString('en-US')}** each; TTL ${mem.ttlSeconds} s for both, so that expiry frees nothing during the run and only the bound`,
     'holds memory). Minting 100,000 real tokens by TokenRequest would take far too long, so **for this part only** the',
-    'tokens are signed in the benchmark process (ES256, claims shaped like the API server\'s) by a generated key whose',
+    "tokens are signed in the benchmark process (ES256, claims shaped like the API server's) by a generated key whose",
     'public JWK is served by an in-process fake key server on loopback, and the TokenReview client is a stub answering',
-    'from the token\'s own claims; the real API server plays no part. Tokens were sent in chunks of 10,000 (autocannon, a',
+    "from the token's own claims; the real API server plays no part. Tokens were sent in chunks of 10,000 (autocannon, a",
     `new token per request); after each chunk the server ran \`global.gc()\` (forked with \`--expose-gc\`${mem.gc ? '' : ', which was not available'}) and reported`,
     'process.memoryUsage() and the size of each cache; sizes and RSS were also sampled every 200 ms while the chunk ran.',
   ].join('\n');
@@ -600,8 +690,26 @@ function resilienceMarkdown(results: BenchResults): string[] {
       'distinct forged tokens that the API server rejects. With one shared bound the rejections would push the valid callers out of the cache.',
       '',
       table(
-        ['valid requests', 'reviews for valid callers', 'valid-caller hit rate', 'reviews for rejected tokens', 'entries held', 'valid refused', 'time'],
-        [[rf.validRequests, rf.validReviews, `${fmt(rf.validHitRate * 100, 1)}%`, rf.rejectedReviews, `${rf.cacheHeld} (bound ${rf.successBound} + ${rf.rejectionBound})`, rf.refusedValid, `${fmt(rf.seconds, 1)} s`]],
+        [
+          'valid requests',
+          'reviews for valid callers',
+          'valid-caller hit rate',
+          'reviews for rejected tokens',
+          'entries held',
+          'valid refused',
+          'time',
+        ],
+        [
+          [
+            rf.validRequests,
+            rf.validReviews,
+            `${fmt(rf.validHitRate * 100, 1)}%`,
+            rf.rejectedReviews,
+            `${rf.cacheHeld} (bound ${rf.successBound} + ${rf.rejectionBound})`,
+            rf.refusedValid,
+            `${fmt(rf.seconds, 1)} s`,
+          ],
+        ],
         ['---:', '---:', '---:', '---:', '---:', '---:', '---:'],
       ),
       '',
@@ -616,8 +724,26 @@ function resilienceMarkdown(results: BenchResults): string[] {
       '`kid` waits for the next fetch the cooldown allows instead of being refused.',
       '',
       table(
-        ['fresh tokens', 'refused', 'longest wait', 'flood requests', 'JWKS fetches', 'bound (one per cooldown)', 'time'],
-        [[rot.freshTokens, `${rot.refused}${rot.refused ? ` ${JSON.stringify(rot.reasons)}` : ''}`, `${fmt(rot.maxWaitMs, 0)} ms`, rot.floodRequests, rot.fetches, rot.bound, `${fmt(rot.seconds, 1)} s`]],
+        [
+          'fresh tokens',
+          'refused',
+          'longest wait',
+          'flood requests',
+          'JWKS fetches',
+          'bound (one per cooldown)',
+          'time',
+        ],
+        [
+          [
+            rot.freshTokens,
+            `${rot.refused}${rot.refused ? ` ${JSON.stringify(rot.reasons)}` : ''}`,
+            `${fmt(rot.maxWaitMs, 0)} ms`,
+            rot.floodRequests,
+            rot.fetches,
+            rot.bound,
+            `${fmt(rot.seconds, 1)} s`,
+          ],
+        ],
         ['---:', '---:', '---:', '---:', '---:', '---:', '---:'],
       ),
       '',
@@ -659,7 +785,16 @@ function adapterSection(rows: HttpRow[]): string[] {
     'the same rounds as above (one call of the measurement per section).',
     '',
     table(
-      ['configuration', '/s', 'vs unprotected (per round: median, range)', 'p50 ms', 'p99 ms', 'server CPU µs/call', 'CPU added µs/call (per round: median, range)', 'failed calls'],
+      [
+        'configuration',
+        '/s',
+        'vs unprotected (per round: median, range)',
+        'p50 ms',
+        'p99 ms',
+        'server CPU µs/call',
+        'CPU added µs/call (per round: median, range)',
+        'failed calls',
+      ],
       rows.map((r) => [
         r.label,
         fmt(r.load.rps, 0),
@@ -682,7 +817,7 @@ function aloneSection(rows: AdapterCost[]): string[] {
     '',
     'The CPU an adapter adds to one request, without sockets: tight loops in the benchmark process over exactly the',
     'code a request runs through (express: `app.handle(req, res)` of an express 5 app with the same route and raw',
-    'headers as a real request; fastify: the plugin\'s `onRequest` hook as fastify calls it; gRPC: a whole unary call',
+    "headers as a real request; fastify: the plugin's `onRequest` hook as fastify calls it; gRPC: a whole unary call",
     'through the server interceptor as grpc-js drives it, against the same call without it), a repeat caller with the',
     'real token. Rounds are interleaved, timed by CPU time (not wall time), and the cheapest of each path is kept (other',
     'work on the machine only adds time to a round); the A/A row shows how far two identical paths differ. Over the wire a request costs hundreds of µs',
@@ -690,7 +825,12 @@ function aloneSection(rows: AdapterCost[]): string[] {
     '',
     table(
       ['path', 'ns per request (cheapest round)', 'added ns per request', 'rounds (ns)'],
-      rows.map((r) => [r.label, fmt(r.nanos, 0), r.addedNanos === undefined ? '—' : signed(r.addedNanos, 0), r.rounds.map((v) => fmt(v, 0)).join(', ')]),
+      rows.map((r) => [
+        r.label,
+        fmt(r.nanos, 0),
+        r.addedNanos === undefined ? '—' : signed(r.addedNanos, 0),
+        r.rounds.map((v) => fmt(v, 0)).join(', '),
+      ]),
       ['---', '---:', '---:', '---'],
     ),
     '',

@@ -56,18 +56,24 @@ export interface RotationResult {
  * one shared bound the rejections would crowd the valid callers out; with separate bounds each valid caller is reviewed
  * once and then answered from the cache.
  */
-export async function rejectionFloodSection(fixture: Fixture, log: (message: string) => void, rejectedTokens = 2000): Promise<RejectionFloodResult> {
+export async function rejectionFloodSection(
+  fixture: Fixture,
+  log: (message: string) => void,
+  rejectedTokens = 2000,
+): Promise<RejectionFloodResult> {
   const valid = fixture.callerTokens;
   const validSet = new Set(valid);
   const claims = payloadOf(valid[0] as string);
   const throwaway = generateBenchKey('RS256');
-  const forged = Array.from({ length: rejectedTokens }, () => signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, fixture.signingJwk.kid));
+  const forged = Array.from({ length: rejectedTokens }, () =>
+    signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, fixture.signingJwk.kid),
+  );
   const inner = tokenReviewClient(reviewerKubeConfig(fixture));
   let validReviews = 0;
   let rejectedReviews = 0;
   const client: TokenReviewClient = {
     createTokenReview(review: V1TokenReview, options?: TokenReviewRequestOptions) {
-      if (validSet.has(review.spec.token ?? "")) validReviews++;
+      if (validSet.has(review.spec.token ?? '')) validReviews++;
       else rejectedReviews++;
       return inner.createTokenReview(review, options);
     },
@@ -93,9 +99,14 @@ export async function rejectionFloodSection(fixture: Fixture, log: (message: str
   for (let round = 0; round * perRound < forged.length; round++) {
     const batch = forged.slice(round * perRound, (round + 1) * perRound);
     await Promise.all([
-      ...batch.map((token) => verifier.verify(token).then(() => {
-        throw new Error('a forged token was accepted');
-      }, () => undefined)),
+      ...batch.map((token) =>
+        verifier.verify(token).then(
+          () => {
+            throw new Error('a forged token was accepted');
+          },
+          () => undefined,
+        ),
+      ),
       ...valid.map(async (token) => {
         validRequests++;
         await verifier.verify(token).catch((err: unknown) => {
@@ -112,7 +123,19 @@ export async function rejectionFloodSection(fixture: Fixture, log: (message: str
     `  ${valid.length} valid callers × ${validRequests / valid.length} rounds among ${rejectedTokens} rejected tokens: ${validReviews} reviews for valid callers ` +
       `(hit rate ${fmt(validHitRate * 100, 1)}%), ${rejectedReviews} for rejected tokens, ${cacheHeld} entries held (bound ${successBound} + ${rejectionBound}), ${refusedValid} valid refused`,
   );
-  return { validCallers: valid.length, validRequests, validReviews, validHitRate, rejectedTokens, rejectedReviews, successBound, rejectionBound, cacheHeld, refusedValid, seconds };
+  return {
+    validCallers: valid.length,
+    validRequests,
+    validReviews,
+    validHitRate,
+    rejectedTokens,
+    rejectedReviews,
+    successBound,
+    rejectionBound,
+    cacheHeld,
+    refusedValid,
+    seconds,
+  };
 }
 
 /**
@@ -121,14 +144,25 @@ export async function rejectionFloodSection(fixture: Fixture, log: (message: str
  * (signed by the new key) are verified. None may be refused, and the flood still gets at most one fetch per cooldown.
  * Restarts the API server: run it last.
  */
-export async function rotationSection(cp: ControlPlane, fixture: Fixture, log: (message: string) => void, freshTokens = 20): Promise<RotationResult> {
+export async function rotationSection(
+  cp: ControlPlane,
+  fixture: Fixture,
+  log: (message: string) => void,
+  freshTokens = 20,
+): Promise<RotationResult> {
   let fetches = 0;
   const counting: FetchLike = (url, init) => {
     if (String(url).includes('jwks')) fetches++;
     return fixture.fetch(url, init);
   };
   const cooldownSeconds = 5;
-  const local = new LocalVerifier({ issuers: [fixture.issuer], audience: AUDIENCE, fetch: counting, requirePodBinding: true, jwks: { cooldown: cooldownSeconds } });
+  const local = new LocalVerifier({
+    issuers: [fixture.issuer],
+    audience: AUDIENCE,
+    fetch: counting,
+    requirePodBinding: true,
+    jwks: { cooldown: cooldownSeconds },
+  });
   await local.warm();
   const claims = payloadOf(fixture.callerTokens[0] as string);
   const throwaway = generateBenchKey('RS256');
@@ -138,9 +172,16 @@ export async function rotationSection(cp: ControlPlane, fixture: Fixture, log: (
   const started = performance.now();
   const flood = (async () => {
     while (flooding) {
-      const token = signJwt(throwaway, { ...claims, jti: randomBytes(8).toString('hex') }, randomBytes(12).toString('base64url'));
+      const token = signJwt(
+        throwaway,
+        { ...claims, jti: randomBytes(8).toString('hex') },
+        randomBytes(12).toString('base64url'),
+      );
       floodRequests++;
-      await Promise.race([local.verify(token).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 20))]);
+      await Promise.race([
+        local.verify(token).catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 20)),
+      ]);
     }
   })();
   // Let the flood spend a fetch first, so the rotation lands inside a cooldown.
@@ -152,7 +193,18 @@ export async function rotationSection(cp: ControlPlane, fixture: Fixture, log: (
     return { name: pod.name, uid: pod.uid };
   });
   const minted = await Promise.all(
-    callers.map(async (pod) => (await admin.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: [AUDIENCE], expirationSeconds: 3600, pod })).token),
+    callers.map(
+      async (pod) =>
+        (
+          await admin.requestToken({
+            namespace: 'api',
+            serviceAccount: 'api',
+            audiences: [AUDIENCE],
+            expirationSeconds: 3600,
+            pod,
+          })
+        ).token,
+    ),
   );
   const reasons: Record<string, number> = {};
   let refused = 0;
@@ -179,5 +231,15 @@ export async function rotationSection(cp: ControlPlane, fixture: Fixture, log: (
     `  ${minted.length} fresh tokens after the rotation: ${refused} refused ${JSON.stringify(reasons)}, longest wait ${fmt(maxWaitMs, 0)} ms; ` +
       `flood ${floodRequests} requests, ${during} JWKS fetches in ${fmt(seconds, 1)} s (bound ${bound})`,
   );
-  return { freshTokens: minted.length, refused, reasons, maxWaitMs, cooldownSeconds, fetches: during, bound, floodRequests, seconds };
+  return {
+    freshTokens: minted.length,
+    refused,
+    reasons,
+    maxWaitMs,
+    cooldownSeconds,
+    fetches: during,
+    bound,
+    floodRequests,
+    seconds,
+  };
 }

@@ -49,7 +49,14 @@ function envNumber(name: string, fallback: number): number {
 function kubeConfig(fixture: Fixture): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'bench', server: fixture.access.server, caData: Buffer.from(fixture.access.caPem).toString('base64'), skipTLSVerify: false }],
+    clusters: [
+      {
+        name: 'bench',
+        server: fixture.access.server,
+        caData: Buffer.from(fixture.access.caPem).toString('base64'),
+        skipTLSVerify: false,
+      },
+    ],
     users: [{ name: 'data-store', token: fixture.access.token }],
     contexts: [{ name: 'bench', cluster: 'bench', user: 'data-store' }],
     currentContext: 'bench',
@@ -86,7 +93,10 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
     await admin.applyNamespace(namespace);
     await admin.rbac.createNamespacedRole({
       namespace,
-      body: { metadata: { name: 'revocation' }, rules: [{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }] },
+      body: {
+        metadata: { name: 'revocation' },
+        rules: [{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }],
+      },
     });
     await admin.rbac.createNamespacedRoleBinding({
       namespace,
@@ -102,7 +112,12 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
   const watch = new BoundObjectWatch({ client: metadata, namespaces: ['api'] }).start();
   await watch.waitForSync();
   const checker = new RevocationChecker({ watch });
-  const local = new LocalVerifier({ issuers: [fixture.issuer], audience: AUDIENCE, fetch: fixture.fetch, requirePodBinding: true });
+  const local = new LocalVerifier({
+    issuers: [fixture.issuer],
+    audience: AUDIENCE,
+    fetch: fixture.fetch,
+    requirePodBinding: true,
+  });
   // The product defaults: 10 s result cache in front of the API server's own 10 s cache.
   const tokenReview = new TokenReviewVerifier({ client: kc, audience: AUDIENCE, cacheTtlSeconds: 10 });
 
@@ -127,7 +142,15 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
   for (let trial = 0; trial < trials; trial++) {
     const name = `revoked-${trial}`;
     const uid = await admin.createPod('api', name, 'api', { nodeName: 'node-1' });
-    const token = (await admin.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: [AUDIENCE], expirationSeconds: 3600, pod: { name, uid } })).token;
+    const token = (
+      await admin.requestToken({
+        namespace: 'api',
+        serviceAccount: 'api',
+        audiences: [AUDIENCE],
+        expirationSeconds: 3600,
+        pod: { name, uid },
+      })
+    ).token;
     let deletedAt = 0;
     const refusedAt = new Map<RevocationMode, number>();
     let running = true;
@@ -154,14 +177,18 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
     }
     log(
       `  trial ${trial + 1}/${trials}: ` +
-        MODES.map((m) => `${m} ${refusedAt.has(m) ? `${((refusedAt.get(m) as number) - deletedAt).toFixed(0)} ms` : `not within ${windowSeconds} s`}`).join(', '),
+        MODES.map(
+          (m) =>
+            `${m} ${refusedAt.has(m) ? `${((refusedAt.get(m) as number) - deletedAt).toFixed(0)} ms` : `not within ${windowSeconds} s`}`,
+        ).join(', '),
     );
   }
 
   // 5b. API-server requests per verified request, steady state, 100 callers round robin.
   const load: RevocationResult['load'] = [];
   const tokens = fixture.callerTokens;
-  for (const token of tokens) for (const mode of MODES) if (!(await verify(mode, token))) throw new Error(`${mode} refused a caller token`);
+  for (const token of tokens)
+    for (const mode of MODES) if (!(await verify(mode, token))) throw new Error(`${mode} refused a caller token`);
   for (const mode of MODES) {
     const before = { metadata: metadata.requests, reviews: tokenReview.reviews, lookups: checker.lookups };
     let verified = 0;
@@ -194,22 +221,34 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
     return Number(process.hrtime.bigint() - started) / 1000 / iterations;
   };
   await watchVerifier.verify(tokens[0] as string);
-  const perRequest = { localMicros: Math.min(time(localOnly), time(localOnly)), watchMicros: Math.min(time(watchVerifier), time(watchVerifier)), iterations };
-  log(`  per cached request: local ${perRequest.localMicros.toFixed(2)} µs, local + watch ${perRequest.watchMicros.toFixed(2)} µs`);
+  const perRequest = {
+    localMicros: Math.min(time(localOnly), time(localOnly)),
+    watchMicros: Math.min(time(watchVerifier), time(watchVerifier)),
+    iterations,
+  };
+  log(
+    `  per cached request: local ${perRequest.localMicros.toFixed(2)} µs, local + watch ${perRequest.watchMicros.toFixed(2)} µs`,
+  );
   watch.stop();
 
   // 5c. Memory of the watch per 1,000 pods.
   log(`  creating ${watchedPods} pods in namespace watch-memory`);
   for (let i = 0; i < watchedPods; i += 25) {
     await Promise.all(
-      Array.from({ length: Math.min(25, watchedPods - i) }, (_, j) => admin.createPod('watch-memory', `pod-${i + j}`, 'default', { nodeName: 'node-1' })),
+      Array.from({ length: Math.min(25, watchedPods - i) }, (_, j) =>
+        admin.createPod('watch-memory', `pod-${i + j}`, 'default', { nodeName: 'node-1' }),
+      ),
     );
   }
   // Measured as what the heap releases when the synced watch is dropped: robust to whatever else the process
   // allocated or freed meanwhile.
-  let memoryWatch: BoundObjectWatch | undefined = new BoundObjectWatch({ client: kubeMetadataClient(kc), namespaces: ['watch-memory'] }).start();
+  let memoryWatch: BoundObjectWatch | undefined = new BoundObjectWatch({
+    client: kubeMetadataClient(kc),
+    namespaces: ['watch-memory'],
+  }).start();
   await memoryWatch.waitForSync(120_000);
-  if (memoryWatch.objectCount < watchedPods) throw new Error(`the watch holds ${memoryWatch.objectCount} objects, expected ${watchedPods}`);
+  if (memoryWatch.objectCount < watchedPods)
+    throw new Error(`the watch holds ${memoryWatch.objectCount} objects, expected ${watchedPods}`);
   await sleep(500);
   gc();
   gc();
@@ -220,7 +259,9 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
   gc();
   gc();
   const heapBytes = withWatch - process.memoryUsage().heapUsed;
-  log(`  ${watchedPods} watched pods: heap +${(heapBytes / 1024).toFixed(0)} KiB (${((heapBytes / watchedPods) * 1000 / 1024).toFixed(0)} KiB per 1,000)`);
+  log(
+    `  ${watchedPods} watched pods: heap +${(heapBytes / 1024).toFixed(0)} KiB (${(((heapBytes / watchedPods) * 1000) / 1024).toFixed(0)} KiB per 1,000)`,
+  );
 
   return { trials, trialRate, windowSeconds, latency, load, memory: { pods: watchedPods, heapBytes }, perRequest };
 }
@@ -245,7 +286,10 @@ export function revocationMarkdown(r: RevocationResult): string {
     const all = values.map((v) => (v === undefined ? '—' : `${v.toFixed(0)}`)).join(' / ');
     return `| ${label[mode]} | ${refused.length === values.length && m !== undefined ? `${m.toFixed(0)} ms` : `not refused within ${r.windowSeconds} s (${values.length - refused.length} of ${values.length} trials)`} | ${all} |`;
   });
-  const loadRows = r.load.map((l) => `| ${label[l.mode]} | ${l.verified} | ${l.apiRequests} | ${((l.apiRequests / l.verified) * 1000).toFixed(2)} |`);
+  const loadRows = r.load.map(
+    (l) =>
+      `| ${label[l.mode]} | ${l.verified} | ${l.apiRequests} | ${((l.apiRequests / l.verified) * 1000).toFixed(2)} |`,
+  );
   return [
     '## 5. Revocation',
     '',
@@ -269,7 +313,7 @@ export function revocationMarkdown(r: RevocationResult): string {
       `local + watch check ${r.perRequest.watchMicros.toFixed(2)} µs (+${(r.perRequest.watchMicros - r.perRequest.localMicros).toFixed(2)} µs).`,
     '',
     `Memory of the watch: ${r.memory.pods} pods listed and watched (metadata only) add ${(r.memory.heapBytes / 1024).toFixed(0)} KiB of heap, ` +
-      `**${((r.memory.heapBytes / r.memory.pods) * 1000 / 1024).toFixed(0)} KiB per 1,000 watched pods** (after a full GC).`,
+      `**${(((r.memory.heapBytes / r.memory.pods) * 1000) / 1024).toFixed(0)} KiB per 1,000 watched pods** (after a full GC).`,
     '',
   ].join('\n');
 }

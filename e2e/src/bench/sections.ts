@@ -14,15 +14,24 @@ export type Log = (message: string) => void;
 /** Sends each token once and checks the answer, so that a misconfiguration fails loudly before any measurement. */
 async function prime(url: string, tokens: readonly string[], expected: number, reason?: string): Promise<void> {
   for (const token of tokens) {
-    const response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(15_000) });
+    const response = await fetch(url, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(15_000),
+    });
     const body = await response.text();
     if (response.status !== expected || (reason !== undefined && !body.includes(`"reason":"${reason}"`))) {
-      throw new Error(`priming ${url}: expected ${expected}${reason ? ` ${reason}` : ''}, got ${response.status} ${body.slice(0, 200)}`);
+      throw new Error(
+        `priming ${url}: expected ${expected}${reason ? ` ${reason}` : ''}, got ${response.status} ${body.slice(0, 200)}`,
+      );
     }
   }
 }
 
-export async function withServer<T>(auth: AuthConfig, work: (server: ServerProcess) => Promise<T>, transport: Transport = 'express'): Promise<T> {
+export async function withServer<T>(
+  auth: AuthConfig,
+  work: (server: ServerProcess) => Promise<T>,
+  transport: Transport = 'express',
+): Promise<T> {
   const server = await ServerProcess.start(auth, undefined, undefined, transport);
   try {
     return await work(server);
@@ -83,7 +92,12 @@ export interface HttpRow extends HttpConfig {
 export function spread(values: readonly number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
   const n = sorted.length;
-  const median = n === 0 ? NaN : n % 2 ? (sorted[(n - 1) / 2] as number) : ((sorted[n / 2 - 1] as number) + (sorted[n / 2] as number)) / 2;
+  const median =
+    n === 0
+      ? NaN
+      : n % 2
+        ? (sorted[(n - 1) / 2] as number)
+        : ((sorted[n / 2 - 1] as number) + (sorted[n / 2] as number)) / 2;
   return { median, low: sorted[0] ?? NaN, high: sorted[n - 1] ?? NaN, values: [...values] };
 }
 
@@ -124,7 +138,11 @@ interface Window {
  * again as a second server) gives the method's own noise floor. Servers are pinned to one core and the load generator
  * to another when {@link planPinning} allows.
  */
-export async function httpSection(configs: HttpConfig[], settings: BenchSettings, log: Log): Promise<{ rows: HttpRow[]; method: HttpMethod }> {
+export async function httpSection(
+  configs: HttpConfig[],
+  settings: BenchSettings,
+  log: Log,
+): Promise<{ rows: HttpRow[]; method: HttpMethod }> {
   const windows = new Map<string, Window[]>(configs.map((c) => [c.id, []]));
   // Per configuration and window: its baseline's figures in the same window (paired) or the same round (sequential).
   const against = new Map<string, Array<{ rps: number; cpu: number }>>(configs.map((c) => [c.id, []]));
@@ -177,15 +195,27 @@ export async function httpSection(configs: HttpConfig[], settings: BenchSettings
   };
   const brief = (c: HttpConfig, w: Window) => `${c.id} ${fmt(w.load.rps, 0)}/s ${fmt(perRequest(w), 1)} µs`;
   try {
-    if (pinning && !pin(process.pid, pinning.load)) throw new Error(`could not pin the load generator to CPU ${pinning.load}`);
-    if (pinning) log(`  server processes pinned to CPU ${pinning.server}, the load generator (this process) to CPU ${pinning.load}`);
+    if (pinning && !pin(process.pid, pinning.load))
+      throw new Error(`could not pin the load generator to CPU ${pinning.load}`);
+    if (pinning)
+      log(
+        `  server processes pinned to CPU ${pinning.server}, the load generator (this process) to CPU ${pinning.load}`,
+      );
     // Paired: every configuration gets a twin of its baseline, used only beside it, so that both servers have the same
     // history (idle while the others run, then busy together); one baseline shared by all would always be the warmer.
-    const toStart = mode === 'paired' ? configs.flatMap((c) => { const base = baseOf(c); return base ? [c, twinOf(c, base)] : []; }) : configs;
+    const toStart =
+      mode === 'paired'
+        ? configs.flatMap((c) => {
+            const base = baseOf(c);
+            return base ? [c, twinOf(c, base)] : [];
+          })
+        : configs;
     // Started a few at a time (start-up is module loading, nothing measured); primed and warmed up one by one.
     for (let i = 0; i < toStart.length; i += 4) {
       const batch = toStart.slice(i, i + 4);
-      const started = await Promise.allSettled(batch.map((c) => ServerProcess.start(c.auth, undefined, undefined, c.transport, pinning?.server)));
+      const started = await Promise.allSettled(
+        batch.map((c) => ServerProcess.start(c.auth, undefined, undefined, c.transport, pinning?.server)),
+      );
       started.forEach((r, k) => {
         if (r.status === 'fulfilled') servers.set((batch[k] as HttpConfig).id, r.value);
       });
@@ -208,7 +238,10 @@ export async function httpSection(configs: HttpConfig[], settings: BenchSettings
           const [mine, theirs] = (await measure([config, twinOf(config, base)])) as [Window, Window];
           (windows.get(config.id) as Window[]).push(mine);
           (windows.get(base.id) as Window[]).push(theirs);
-          (against.get(config.id) as Array<{ rps: number; cpu: number }>).push({ rps: theirs.load.rps, cpu: perRequest(theirs) });
+          (against.get(config.id) as Array<{ rps: number; cpu: number }>).push({
+            rps: theirs.load.rps,
+            cpu: perRequest(theirs),
+          });
           line.push(`${brief(config, mine)} ∥ ${fmt(theirs.load.rps, 0)}/s ${fmt(perRequest(theirs), 1)} µs`);
         }
       } else {
@@ -222,7 +255,11 @@ export async function httpSection(configs: HttpConfig[], settings: BenchSettings
         for (const config of configs) {
           const base = baseOf(config);
           const w = base && round.get(base.id);
-          if (w) (against.get(config.id) as Array<{ rps: number; cpu: number }>).push({ rps: w.load.rps, cpu: perRequest(w) });
+          if (w)
+            (against.get(config.id) as Array<{ rps: number; cpu: number }>).push({
+              rps: w.load.rps,
+              cpu: perRequest(w),
+            });
         }
       }
       log(`  round ${pass + 1}/${settings.passes} (${mode}, ${fmt(seconds, 2)} s each): ${line.join(' · ')}`);
@@ -259,7 +296,13 @@ export async function httpSection(configs: HttpConfig[], settings: BenchSettings
   });
   return {
     rows,
-    method: { rounds: settings.passes, secondsPerRound: seconds, warmupSeconds: settings.warmupSeconds, mode, pinning: pinning && { server: pinning.server, load: pinning.load } },
+    method: {
+      rounds: settings.passes,
+      secondsPerRound: seconds,
+      warmupSeconds: settings.warmupSeconds,
+      mode,
+      pinning: pinning && { server: pinning.server, load: pinning.load },
+    },
   };
 }
 
@@ -325,7 +368,11 @@ export async function apiLoadSection(fixture: Fixture, settings: BenchSettings, 
               overallRate: settings.loadRate,
             });
             const after = await server.stats();
-            return { load, tokenReviews: after.tokenReviews - before.tokenReviews, jwksFetches: after.jwksFetches - before.jwksFetches };
+            return {
+              load,
+              tokenReviews: after.tokenReviews - before.tokenReviews,
+              jwksFetches: after.jwksFetches - before.jwksFetches,
+            };
           };
           const startedAt = performance.now();
           const cold = await phase();
@@ -369,7 +416,9 @@ export async function floodSection(fixture: Fixture, settings: BenchSettings, lo
   // Valid in every way (issuer, audience, times, pod binding) except that no key with its kid exists.
   const throwaway = generateBenchKey('RS256');
   const distinctKids = 500;
-  const floodTokens = Array.from({ length: distinctKids }, () => signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, randomBytes(20).toString('base64url')));
+  const floodTokens = Array.from({ length: distinctKids }, () =>
+    signJwt(throwaway, { ...claims, jti: randomBytes(16).toString('hex') }, randomBytes(20).toString('base64url')),
+  );
   const auth: AuthConfig = {
     kind: 'local',
     issuer: fixture.issuer,
@@ -388,20 +437,42 @@ export async function floodSection(fixture: Fixture, settings: BenchSettings, lo
     const floodStart = before.uptimeMs;
     const legitRate = 100;
     const [flood, legit] = await Promise.all([
-      runLoad({ url: server.url, tokens: floodTokens, connections: settings.connections, durationSeconds: settings.floodSeconds }),
-      runLoad({ url: server.url, tokens: [real], connections: 2, durationSeconds: settings.floodSeconds, overallRate: legitRate }),
+      runLoad({
+        url: server.url,
+        tokens: floodTokens,
+        connections: settings.connections,
+        durationSeconds: settings.floodSeconds,
+      }),
+      runLoad({
+        url: server.url,
+        tokens: [real],
+        connections: 2,
+        durationSeconds: settings.floodSeconds,
+        overallRate: legitRate,
+      }),
     ]);
     const after = await server.stats();
     const fetchTimes = after.jwksFetchTimes.filter((t) => t >= floodStart).map((t) => (t - floodStart) / 1000);
     let minGapSeconds = Number.POSITIVE_INFINITY;
-    for (let i = 1; i < fetchTimes.length; i++) minGapSeconds = Math.min(minGapSeconds, (fetchTimes[i] as number) - (fetchTimes[i - 1] as number));
+    for (let i = 1; i < fetchTimes.length; i++)
+      minGapSeconds = Math.min(minGapSeconds, (fetchTimes[i] as number) - (fetchTimes[i - 1] as number));
     const bound = Math.ceil(flood.seconds / settings.cooldownSeconds);
     const fetches = after.jwksFetches - before.jwksFetches;
     log(
       `  flood ${fmt(flood.rps, 0)} req/s (${flood.status['401'] ?? 0} × 401), ${fetches} JWKS fetches in ${fmt(flood.seconds, 1)} s ` +
         `(cooldown ${settings.cooldownSeconds} s, bound ${bound}); valid caller: ${legit.ok}/${legit.responses} × 200, p99 ${fmt(legit.latency.p99, 2)} ms`,
     );
-    return { cooldownSeconds: settings.cooldownSeconds, distinctKids, flood, legit, legitRate, fetches, fetchTimes, minGapSeconds, bound };
+    return {
+      cooldownSeconds: settings.cooldownSeconds,
+      distinctKids,
+      flood,
+      legit,
+      legitRate,
+      fetches,
+      fetchTimes,
+      minGapSeconds,
+      bound,
+    };
   });
 }
 
@@ -458,7 +529,9 @@ export async function memorySection(fixture: Fixture, settings: BenchSettings, l
       let sent = 0;
       while (sent < settings.memoryTokens) {
         const n = Math.min(chunk, settings.memoryTokens - sent);
-        const tokens = Array.from({ length: n }, (_, i) => signJwt(key, serviceAccountClaims(issuer, sent + i + 1, fixture.apiServiceAccountUid)));
+        const tokens = Array.from({ length: n }, (_, i) =>
+          signJwt(key, serviceAccountClaims(issuer, sent + i + 1, fixture.apiServiceAccountUid)),
+        );
         let next = 0;
         let peakVerified = 0;
         let peakReview = 0;
@@ -523,5 +596,7 @@ export async function memorySection(fixture: Fixture, settings: BenchSettings, l
 }
 
 export const fmt = (value: number, digits: number): string =>
-  Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–';
+  Number.isFinite(value)
+    ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : '–';
 export const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);

@@ -34,8 +34,17 @@ export class ServerProcess {
    * `execArgv` adds Node options to the child, e.g. `--cpu-prof` (the profile is written when {@link stop} ends it);
    * `cpus` pins all its threads to those CPUs (`taskset -c` list) before it starts serving.
    */
-  static async start(auth: AuthConfig, timeoutMs = 30_000, execArgv: readonly string[] = [], transport: Transport = 'express', cpus?: string): Promise<ServerProcess> {
-    const child = fork(SERVER_SCRIPT, [], { execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  static async start(
+    auth: AuthConfig,
+    timeoutMs = 30_000,
+    execArgv: readonly string[] = [],
+    transport: Transport = 'express',
+    cpus?: string,
+  ): Promise<ServerProcess> {
+    const child = fork(SERVER_SCRIPT, [], {
+      execArgv: ['--expose-gc', ...execArgv],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     if (cpus !== undefined && child.pid !== undefined && !pin(child.pid, cpus)) {
       child.kill('SIGKILL');
       throw new Error(`could not pin the bench server to CPU ${cpus}`);
@@ -44,12 +53,17 @@ export class ServerProcess {
     try {
       let timer: NodeJS.Timeout | undefined;
       const port = await new Promise<number>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`bench server (${auth.kind}) did not start within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`bench server (${auth.kind}) did not start within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         child.on('message', (message: ChildMessage) => {
           if (message.type === 'listening') resolve(message.port);
           if (message.type === 'failed') reject(new Error(`bench server (${auth.kind}) failed: ${message.message}`));
         });
-        child.once('exit', (code, signal) => reject(new Error(`bench server (${auth.kind}) exited (${signal ?? code})`)));
+        child.once('exit', (code, signal) =>
+          reject(new Error(`bench server (${auth.kind}) exited (${signal ?? code})`)),
+        );
         child.send({ type: 'start', auth, transport } satisfies ParentMessage);
       }).finally(() => {
         clearTimeout(timer);

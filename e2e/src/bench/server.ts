@@ -24,7 +24,18 @@ import { startEchoServer } from '../cases/grpc-echo.js';
 import { payloadOf } from '../support/jwt.js';
 import express, { type ErrorRequestHandler, type NextFunction, type RequestHandler } from 'express';
 import { auth as oauth2Auth } from 'express-oauth2-jwt-bearer';
-import { AUDIENCE, MIDDLEWARE_BUCKET_MICROS, MIDDLEWARE_BUCKETS, RESPONSE_BODY, type AuthConfig, type ChildMessage, type ClusterAccess, type ParentMessage, type ServerStats, type Transport } from './protocol.js';
+import {
+  AUDIENCE,
+  MIDDLEWARE_BUCKET_MICROS,
+  MIDDLEWARE_BUCKETS,
+  RESPONSE_BODY,
+  type AuthConfig,
+  type ChildMessage,
+  type ClusterAccess,
+  type ParentMessage,
+  type ServerStats,
+  type Transport,
+} from './protocol.js';
 
 const send = (message: ChildMessage) => process.send?.(message);
 
@@ -37,7 +48,14 @@ const jwksFetchTimes: number[] = [];
 function kubeConfig(access: ClusterAccess): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'bench', server: access.server, caData: Buffer.from(access.caPem).toString('base64'), skipTLSVerify: false }],
+    clusters: [
+      {
+        name: 'bench',
+        server: access.server,
+        caData: Buffer.from(access.caPem).toString('base64'),
+        skipTLSVerify: false,
+      },
+    ],
     users: [{ name: 'data-store', token: access.token }],
     contexts: [{ name: 'bench', cluster: 'bench', user: 'data-store' }],
     currentContext: 'bench',
@@ -56,7 +74,11 @@ const stubTokenReviewClient: TokenReviewClient = {
     const claims = payloadOf(token);
     return {
       spec: review.spec,
-      status: { authenticated: true, audiences: review.spec.audiences, user: identityToUserInfo(identityFromClaims(claims, review.spec.audiences ?? [])) },
+      status: {
+        authenticated: true,
+        audiences: review.spec.audiences,
+        user: identityToUserInfo(identityFromClaims(claims, review.spec.audiences ?? [])),
+      },
     };
   },
 };
@@ -64,13 +86,17 @@ const stubTokenReviewClient: TokenReviewClient = {
 const policy = new Policy({ allow: ['system:serviceaccount:api:*'] });
 
 /** The verifier of a local or TokenReview configuration, for whichever adapter serves it. */
-async function verifierFor(config: Extract<AuthConfig, { kind: 'local' | 'tokenreview' }>): Promise<{ verifier: ServiceAccountVerifier; revocationSensitive: boolean }> {
+async function verifierFor(
+  config: Extract<AuthConfig, { kind: 'local' | 'tokenreview' }>,
+): Promise<{ verifier: ServiceAccountVerifier; revocationSensitive: boolean }> {
   switch (config.kind) {
     case 'local': {
       local = new LocalVerifier({
         issuers: [{ issuer: config.issuer, jwksUri: config.jwksUri }],
         audience: AUDIENCE,
-        fetch: createKubeFetch(config.access ? { caPem: config.access.caPem, tokenSource: new StaticTokenSource(config.access.token) } : {}),
+        fetch: createKubeFetch(
+          config.access ? { caPem: config.access.caPem, tokenSource: new StaticTokenSource(config.access.token) } : {},
+        ),
         requirePodBinding: true,
         cacheTtlSeconds: config.cacheTtlSeconds,
         cacheMaxEntries: config.cacheMaxEntries,
@@ -92,7 +118,10 @@ async function verifierFor(config: Extract<AuthConfig, { kind: 'local' | 'tokenr
           cacheMaxEntries: config.cacheMaxEntries,
         });
       }
-      return { verifier: new ServiceAccountVerifier({ mode: 'local', local, tokenReview }), revocationSensitive: config.stubRevocationCheck === true };
+      return {
+        verifier: new ServiceAccountVerifier({ mode: 'local', local, tokenReview }),
+        revocationSensitive: config.stubRevocationCheck === true,
+      };
     }
     case 'tokenreview': {
       tokenReview = new TokenReviewVerifier({
@@ -126,17 +155,23 @@ async function authMiddleware(config: AuthConfig): Promise<RequestHandler | unde
           const micros = (performance.now() - t0) * 1000;
           middlewareMicros += micros;
           middlewareCalls++;
-          (middlewareHistogram[Math.min(MIDDLEWARE_BUCKETS - 1, Math.floor(micros / MIDDLEWARE_BUCKET_MICROS))] as number)++;
+          (middlewareHistogram[
+            Math.min(MIDDLEWARE_BUCKETS - 1, Math.floor(micros / MIDDLEWARE_BUCKET_MICROS))
+          ] as number)++;
           next(err);
         }) as NextFunction);
       };
     }
     case 'oauth2':
       // It cannot send a bearer token to fetch the key set, so jwksUri is a loopback copy of the API server's JWKS.
-      return oauth2Auth({ issuer: config.issuer, audience: config.audience, jwksUri: config.jwksUri, tokenSigningAlg: 'RS256' });
+      return oauth2Auth({
+        issuer: config.issuer,
+        audience: config.audience,
+        jwksUri: config.jwksUri,
+        tokenSigningAlg: 'RS256',
+      });
   }
 }
-
 
 let maxEntries: number | undefined;
 let middlewareMicros = 0;
@@ -164,7 +199,13 @@ function stats(gc: boolean): ServerStats {
     middlewareMicros,
     middlewareCalls,
     middlewareHistogram: [...middlewareHistogram],
-    memory: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers },
+    memory: {
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+    },
     gcRan: gc && collect !== undefined,
     uptimeMs: performance.now() - started,
   };
@@ -173,7 +214,8 @@ function stats(gc: boolean): ServerStats {
 /** The same route on fastify 5, with the fastify plugin in front (or nothing, for the unprotected baseline). */
 async function startFastify(config: AuthConfig): Promise<number> {
   const app = Fastify({ keepAliveTimeout: 30_000 });
-  if (config.kind === 'local' || config.kind === 'tokenreview') await app.register(fastifyKubeAuth, { policy, ...(await verifierFor(config)) });
+  if (config.kind === 'local' || config.kind === 'tokenreview')
+    await app.register(fastifyKubeAuth, { policy, ...(await verifierFor(config)) });
   else if (config.kind !== 'none') throw new Error(`no fastify server for ${config.kind}`);
   app.get('/data', (_request, reply) => {
     void reply.type('text/plain').send(RESPONSE_BODY);

@@ -37,7 +37,8 @@ function number(name: string, fallback: number, min: number, max: number): numbe
   const raw = process.env[name]?.trim();
   if (!raw) return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) throw new Error(`${name}: expected a number from ${min} to ${max}, got "${raw}"`);
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw new Error(`${name}: expected a number from ${min} to ${max}, got "${raw}"`);
   return value;
 }
 

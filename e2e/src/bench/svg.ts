@@ -7,9 +7,15 @@ export interface Bar {
   kind: 'baseline' | 'control' | 'ours' | 'peer';
 }
 
-const COLORS: Record<Bar['kind'], string> = { baseline: '#9e9e9e', control: '#cfcfcf', ours: '#1f6feb', peer: '#d9822b' };
+const COLORS: Record<Bar['kind'], string> = {
+  baseline: '#9e9e9e',
+  control: '#cfcfcf',
+  ours: '#1f6feb',
+  peer: '#d9822b',
+};
 
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escape = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** A horizontal bar chart as a self-contained SVG document (no fonts or scripts to load). */
 export function barChart(title: string, subtitle: string, bars: Bar[]): string {
@@ -39,7 +45,9 @@ export function barChart(title: string, subtitle: string, bars: Bar[]): string {
       `<text x="${x.toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" fill="#555">${tick.toLocaleString('en-US')}</text>`,
     );
   }
-  out.push(`<text x="${labelWidth + plotWidth / 2}" y="${plotBottom + 34}" text-anchor="middle" fill="#555">requests per second (higher is better)</text>`);
+  out.push(
+    `<text x="${labelWidth + plotWidth / 2}" y="${plotBottom + 34}" text-anchor="middle" fill="#555">requests per second (higher is better)</text>`,
+  );
   const legend: Array<[Bar['kind'], string]> = [
     ['baseline', 'no auth'],
     ['control', 'control'],

@@ -3,7 +3,6 @@ import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } fr
 import type { AddressInfo } from 'node:net';
 import { serviceAccountClaims as sharedClaims } from '@kube-service-auth/testing';
 
-
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** A throwaway signing key (never trusted by the API server) and its public JWK. */
@@ -16,7 +15,9 @@ export interface BenchKey {
 
 export function generateBenchKey(alg: 'RS256' | 'ES256'): BenchKey {
   const { privateKey, publicKey } =
-    alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const kid = randomBytes(16).toString('base64url');
   return { alg, kid, privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' } };
 }
@@ -27,12 +28,21 @@ export function generateBenchKey(alg: 'RS256' | 'ES256'): BenchKey {
  */
 export function signJwt(key: BenchKey, payload: Record<string, unknown>, kid = key.kid): string {
   const input = `${b64url({ alg: key.alg, kid })}.${b64url(payload)}`;
-  const signature = sign('sha256', Buffer.from(input), key.alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey);
+  const signature = sign(
+    'sha256',
+    Buffer.from(input),
+    key.alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey,
+  );
   return `${input}.${signature.toString('base64url')}`;
 }
 
 /** Claims shaped like a pod-bound ServiceAccount token from the API server (namespace `api`, ServiceAccount `api`). */
-export function serviceAccountClaims(issuer: string, index: number, saUid: string, lifetimeSeconds = 3600): Record<string, unknown> {
+export function serviceAccountClaims(
+  issuer: string,
+  index: number,
+  saUid: string,
+  lifetimeSeconds = 3600,
+): Record<string, unknown> {
   return sharedClaims({
     issuer,
     namespace: 'api',
@@ -65,7 +75,9 @@ export class KeyServer {
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=3600' }).end(body);
+      res
+        .writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=3600' })
+        .end(body);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -11,8 +11,12 @@ const PROPAGATION_SLACK_MS = 10_000;
 
 /** How long the data store in `namespace`/`name` of deploy/manifests keeps a TokenReview success (its own cache). */
 function storeReviewCacheMs(name: string): number {
-  const store = deployments(loadManifests()).find((d) => d.metadata?.namespace === 'data-store' && d.metadata.name === name);
-  const env = Object.fromEntries((store?.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
+  const store = deployments(loadManifests()).find(
+    (d) => d.metadata?.namespace === 'data-store' && d.metadata.name === name,
+  );
+  const env = Object.fromEntries(
+    (store?.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']),
+  );
   return loadConfig(env).tokenReviewCacheTtlSeconds * 1000;
 }
 
@@ -31,7 +35,10 @@ function revocationBoundMs(store: string): number {
  * offline pre-check sees it too when the store holds its issuer's keys, otherwise the API server, asked for our
  * audience, simply does not authenticate the token.
  */
-const AUDIENCE_REASONS = { local: ['audience_mismatch'], tokenreview: ['audience_mismatch', 'tokenreview_rejected'] } as const;
+const AUDIENCE_REASONS = {
+  local: ['audience_mismatch'],
+  tokenreview: ['audience_mismatch', 'tokenreview_rejected'],
+} as const;
 
 /**
  * The article's story as test cases, for any {@link DemoTarget}. `target` is a function because the target is
@@ -88,13 +95,22 @@ export function defineDemoCases(target: () => DemoTarget): void {
 
     it('garbage gets 403 from every data store', async () => {
       for (const [mode, url] of stores()) {
-        expect(await call(url, 'not-a-token'), mode).toMatchObject({ status: 403, body: TEXT.invalid, reason: 'token_malformed' });
+        expect(await call(url, 'not-a-token'), mode).toMatchObject({
+          status: 403,
+          body: TEXT.invalid,
+          reason: 'token_malformed',
+        });
       }
     });
 
     it('a valid token of another ServiceAccount gets 403', async () => {
       const t = target();
-      const token = await t.requestToken({ namespace: 'api', serviceAccount: 'intruder', audiences: ['data-store'], boundPod: t.intruderPod });
+      const token = await t.requestToken({
+        namespace: 'api',
+        serviceAccount: 'intruder',
+        audiences: ['data-store'],
+        boundPod: t.intruderPod,
+      });
       for (const mode of ['local', 'tokenreview'] as const) {
         expect(await call(t.storeUrls[mode], token), mode).toMatchObject({
           status: 403,
@@ -127,21 +143,37 @@ export function defineDemoCases(target: () => DemoTarget): void {
       await t.deleteApiPod();
       if (watch) {
         // The watch sees the deletion within about a second; the bound here only keeps a loaded machine from flaking.
-        expect(await eventually(async () => (await call(watch, token)).status === 403, 10_000, 50), 'watch mode refuses the token').toBe(true);
+        expect(
+          await eventually(async () => (await call(watch, token)).status === 403, 10_000, 50),
+          'watch mode refuses the token',
+        ).toBe(true);
         expect(await call(watch, token)).toMatchObject({ status: 403, reason: 'token_revoked' });
       }
 
       // Each surface has its own review cache, filled at its own moment: each is polled on its own, against the bound
       // its two caches allow (see revocationBoundMs), counted from the deletion.
       const surfaces = [
-        { name: 'the TokenReview-mode data store', url: t.storeUrls.tokenreview, boundMs: revocationBoundMs('app-tokenreview') },
-        { name: 'the local-mode data store\'s revocation-sensitive /sensitive route', url: `${t.storeUrls.local}sensitive`, boundMs: revocationBoundMs('app') },
+        {
+          name: 'the TokenReview-mode data store',
+          url: t.storeUrls.tokenreview,
+          boundMs: revocationBoundMs('app-tokenreview'),
+        },
+        {
+          name: "the local-mode data store's revocation-sensitive /sensitive route",
+          url: `${t.storeUrls.local}sensitive`,
+          boundMs: revocationBoundMs('app'),
+        },
       ];
       for (const surface of surfaces) {
         const remaining = Math.max(0, deletedAt + surface.boundMs - Date.now());
         const refused = await eventually(async () => (await call(surface.url, token)).status === 403, remaining);
-        expect(refused, `${surface.name} refuses the deleted pod's token within ${surface.boundMs / 1000} s`).toBe(true);
-        expect(await call(surface.url, token), surface.name).toMatchObject({ status: 403, reason: 'tokenreview_rejected' });
+        expect(refused, `${surface.name} refuses the deleted pod's token within ${surface.boundMs / 1000} s`).toBe(
+          true,
+        );
+        expect(await call(surface.url, token), surface.name).toMatchObject({
+          status: 403,
+          reason: 'tokenreview_rejected',
+        });
       }
       // The documented trade-off: offline verification cannot see the deletion.
       expect(await call(t.storeUrls.local, token)).toMatchObject({ status: 200, body: TEXT.ok });
@@ -166,10 +198,16 @@ export function defineDemoCases(target: () => DemoTarget): void {
       expect(await call(watch, token)).toMatchObject({ status: 200, body: TEXT.ok });
       await t.deleteApiPod();
       // The watch sees the deletion within about a second (pnpm bench measures it); the bound only absorbs a loaded machine.
-      expect(await eventually(async () => (await call(watch, token)).status === 403, 10_000, 50), 'watch mode refuses the token').toBe(true);
+      expect(
+        await eventually(async () => (await call(watch, token)).status === 403, 10_000, 50),
+        'watch mode refuses the token',
+      ).toBe(true);
       expect(await call(watch, token)).toMatchObject({ status: 403, reason: 'token_revoked' });
       expect(await call(t.storeUrls.local, token)).toMatchObject({ status: 200, body: TEXT.ok });
-      expect(await eventually(async () => (await call(t.apiUrls.variant2)).status === 200, 60_000), 'the replacement works').toBe(true);
+      expect(
+        await eventually(async () => (await call(t.apiUrls.variant2)).status === 200, 60_000),
+        'the replacement works',
+      ).toBe(true);
     });
   });
 }

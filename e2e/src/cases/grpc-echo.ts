@@ -14,7 +14,10 @@ import { kubeAuthOf } from '@kube-service-auth/verifier/grpc';
 // A one-method gRPC service with JSON messages (no protobuf toolchain), for the adapter suites and the bench:
 // `WhoAmI` answers with the caller the interceptor handed to the handler.
 
-const json = { serialize: (v: unknown) => Buffer.from(JSON.stringify(v)), deserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown };
+const json = {
+  serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
+  deserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
+};
 export const WHO_AM_I = '/demo.Echo/WhoAmI';
 const definition = {
   whoAmI: {
@@ -33,7 +36,9 @@ const EchoClient = makeGenericClientConstructor(definition, 'Echo');
 const METADATA = { 'grpc.max_metadata_size': 64 * 1024 };
 
 /** A server on an ephemeral loopback port, with `interceptors` (none: the unprotected baseline). */
-export async function startEchoServer(interceptors: ServerInterceptor[] = []): Promise<{ address: string; stop: () => Promise<void> }> {
+export async function startEchoServer(
+  interceptors: ServerInterceptor[] = [],
+): Promise<{ address: string; stop: () => Promise<void> }> {
   const server = new Server({ interceptors, ...METADATA });
   server.addService(definition, {
     whoAmI: (call: { metadata: Metadata }, callback: (err: null, value: unknown) => void) => {
@@ -59,9 +64,14 @@ export class EchoCaller {
   /** One unary call with `metadata` (key → values; several values are sent as several entries). */
   whoAmI(metadata: Record<string, string | string[]> = {}): Promise<EchoAnswer> {
     const md = new Metadata();
-    for (const [key, values] of Object.entries(metadata)) for (const v of typeof values === 'string' ? [values] : values) md.add(key, v);
+    for (const [key, values] of Object.entries(metadata))
+      for (const v of typeof values === 'string' ? [values] : values) md.add(key, v);
     return new Promise((resolve) => {
-      (this.client as unknown as { whoAmI: (req: unknown, md: Metadata, cb: (err: ServiceError | null, v: unknown) => void) => void }).whoAmI({}, md, (err, value) => {
+      (
+        this.client as unknown as {
+          whoAmI: (req: unknown, md: Metadata, cb: (err: ServiceError | null, v: unknown) => void) => void;
+        }
+      ).whoAmI({}, md, (err, value) => {
         if (err) resolve({ ok: false, code: err.code, details: err.details });
         else resolve({ ok: true, username: (value as { username: string | null }).username });
       });

@@ -50,13 +50,28 @@ beforeAll(async () => {
       apiVersion: 'v1',
       kind: 'Config',
       clusters: [
-        { name: 'real', cluster: { server: cluster0?.server, 'certificate-authority-data': Buffer.from(cluster.cp.caPem).toString('base64') } },
-        { name: 'gone', cluster: { server: 'https://127.0.0.1:1', 'certificate-authority-data': Buffer.from(cluster.cp.caPem).toString('base64') } },
+        {
+          name: 'real',
+          cluster: {
+            server: cluster0?.server,
+            'certificate-authority-data': Buffer.from(cluster.cp.caPem).toString('base64'),
+          },
+        },
+        {
+          name: 'gone',
+          cluster: {
+            server: 'https://127.0.0.1:1',
+            'certificate-authority-data': Buffer.from(cluster.cp.caPem).toString('base64'),
+          },
+        },
       ],
       users: [
         {
           name: 'admin',
-          user: { 'client-certificate-data': Buffer.from(cluster.cp.adminCredentials.cert).toString('base64'), 'client-key-data': Buffer.from(cluster.cp.adminCredentials.key).toString('base64') },
+          user: {
+            'client-certificate-data': Buffer.from(cluster.cp.adminCredentials.cert).toString('base64'),
+            'client-key-data': Buffer.from(cluster.cp.adminCredentials.key).toString('base64'),
+          },
         },
       ],
       contexts: [
@@ -80,8 +95,16 @@ describe('kube-service-auth verify', () => {
   it('prints the identity of a valid token as JSON and exits 0 (local mode, issuer discovered through the kubeconfig)', async () => {
     const run = await cli(['verify', ctx.valid, ...base()]);
     expect(run.code, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout) as { allowed: boolean; identity: { username: string; pod: { name: string }; verifiedBy: string }; decision: { rule: string } };
-    expect(out).toMatchObject({ allowed: true, identity: { username: ALLOWED, pod: { name: 'api' }, verifiedBy: 'local' }, decision: { rule: '*' } });
+    const out = JSON.parse(run.stdout) as {
+      allowed: boolean;
+      identity: { username: string; pod: { name: string }; verifiedBy: string };
+      decision: { rule: string };
+    };
+    expect(out).toMatchObject({
+      allowed: true,
+      identity: { username: ALLOWED, pod: { name: 'api' }, verifiedBy: 'local' },
+      decision: { rule: '*' },
+    });
   });
 
   it('reads the token from standard input and from a file (a "Bearer " prefix is tolerated)', async () => {
@@ -95,7 +118,9 @@ describe('kube-service-auth verify', () => {
     const reviewed = await cli(['verify', ctx.valid, ...base(), '--mode', 'tokenreview']);
     expect(reviewed.code, reviewed.stdout + reviewed.stderr).toBe(0);
     expect(JSON.parse(reviewed.stdout)).toMatchObject({ identity: { username: ALLOWED, verifiedBy: 'tokenreview' } });
-    expect(JSON.parse((await cli(['verify', ctx.valid, ...base(), '--revocation-sensitive'])).stdout)).toMatchObject({ identity: { verifiedBy: 'tokenreview' } });
+    expect(JSON.parse((await cli(['verify', ctx.valid, ...base(), '--revocation-sensitive'])).stdout)).toMatchObject({
+      identity: { verifiedBy: 'tokenreview' },
+    });
   });
 
   it("explains the article's replay: a token for the API server presented to the data store (exit 4)", async () => {
@@ -123,16 +148,34 @@ describe('kube-service-auth verify', () => {
     expect(run.stdout).toContain('REFUSED  identity_not_allowed  (forbidden: HTTP 403, gRPC PERMISSION_DENIED)');
     expect(run.stdout).toMatch(/caller:\s+system:serviceaccount:api:intruder/);
     const json = await cli(['verify', intruder, ...base(), '--allow', 'api:api', '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ allowed: false, reason: 'identity_not_allowed', kind: 'forbidden', http: 403, grpc: 'PERMISSION_DENIED' });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      allowed: false,
+      reason: 'identity_not_allowed',
+      kind: 'forbidden',
+      http: 403,
+      grpc: 'PERMISSION_DENIED',
+    });
   });
 
   it('exits 3 for no token at all, 6 when the key set cannot be read, 2 for a configuration error', async () => {
     const empty = await cli(['verify', '--json', ...base()], { stdin: '\n' });
     expect([empty.code, JSON.parse(empty.stdout).reason]).toEqual([3, 'token_missing']);
     expect((await cli(['verify', ...base(), '--file', join(dir, 'missing')])).code).toBe(2);
-    const unreachable = await cli(['verify', ctx.valid, ...base(), '--jwks-uri', 'https://127.0.0.1:1/openid/v1/jwks', '--json']);
+    const unreachable = await cli([
+      'verify',
+      ctx.valid,
+      ...base(),
+      '--jwks-uri',
+      'https://127.0.0.1:1/openid/v1/jwks',
+      '--json',
+    ]);
     expect(unreachable.code).toBe(6);
-    expect(JSON.parse(unreachable.stdout)).toMatchObject({ reason: 'jwks_unavailable', kind: 'unavailable', http: 503, grpc: 'UNAVAILABLE' });
+    expect(JSON.parse(unreachable.stdout)).toMatchObject({
+      reason: 'jwks_unavailable',
+      kind: 'unavailable',
+      http: 503,
+      grpc: 'UNAVAILABLE',
+    });
     const noAudience = await cli(['verify', ctx.valid, '--kubeconfig', kubeconfig, '--context', 'real']);
     expect(noAudience.code).toBe(2);
     expect(noAudience.stderr).toContain('K8S_AUTH_AUDIENCE');
@@ -141,7 +184,13 @@ describe('kube-service-auth verify', () => {
   });
 
   it('takes K8S_AUTH_* settings from the environment, and follows the kubeconfig current context without --context', async () => {
-    const fromEnv = await cli(['verify', ctx.valid, '--context', 'real'], { env: { K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_KUBECONFIG: kubeconfig, K8S_AUTH_ALLOWED_IDENTITIES: 'api:other' } });
+    const fromEnv = await cli(['verify', ctx.valid, '--context', 'real'], {
+      env: {
+        K8S_AUTH_AUDIENCE: 'data-store',
+        K8S_AUTH_KUBECONFIG: kubeconfig,
+        K8S_AUTH_ALLOWED_IDENTITIES: 'api:other',
+      },
+    });
     expect(fromEnv.code).toBe(5);
     // The current context points at a closed port: the cluster cannot be asked (exit 6), never a pass.
     const current = await cli(['verify', ctx.valid, '--kubeconfig', kubeconfig, '--audience', 'data-store']);
@@ -166,7 +215,10 @@ describe('kube-service-auth inspect', () => {
     const run = await cli(['inspect', '-'], { stdin: await cluster.token({ audiences: [], pod: null }) });
     expect(run.stdout).toContain("is the API server's: a service must not accept it");
     expect(run.stdout).toContain('not bound to a pod');
-    const json = JSON.parse((await cli(['inspect', '--json', ctx.valid])).stdout) as { unverified: boolean; payload: { aud: string[] } };
+    const json = JSON.parse((await cli(['inspect', '--json', ctx.valid])).stdout) as {
+      unverified: boolean;
+      payload: { aud: string[] };
+    };
     expect(json).toMatchObject({ unverified: true, payload: { aud: ['data-store'] } });
   });
 });

@@ -81,14 +81,18 @@ async function main(): Promise<void> {
     console.log(`  API server ${controlPlane.url}, issuer ${controlPlane.issuer}`);
 
     heading('Deploy: namespaces, ServiceAccounts, role-tokenreview-binding, pods, tokens, services');
-    deployment = await LocalDeployment.start(controlPlane, { onLine: (service, line) => log.write(`${service} | ${line}\n`) });
+    deployment = await LocalDeployment.start(controlPlane, {
+      onLine: (service, line) => log.write(`${service} | ${line}\n`),
+    });
     const d = deployment;
     console.log(`  api (variant 2)        ${d.apiUrls.variant2}  projected token, audience data-store`);
     console.log(`  api-v1 (variant 1)     ${d.apiUrls.variant1}  default token, API-server audience`);
     console.log(`  data store, local      ${d.storeUrls.local}  offline JWKS verification`);
     console.log(`  data store, review     ${d.storeUrls.tokenreview}  TokenReview`);
     console.log(`  data store, variant 1  ${d.storeUrls.variant1}  TokenReview for the API-server audience`);
-    console.log(`  data store, watch      ${d.storeUrls.watch}  offline JWKS + a watch of the pods and ServiceAccounts in api`);
+    console.log(
+      `  data store, watch      ${d.storeUrls.watch}  offline JWKS + a watch of the pods and ServiceAccounts in api`,
+    );
     note(`service logs: ${logPath}`);
 
     heading('Variant 2: the API calls the data store with its projected token');
@@ -99,7 +103,11 @@ async function main(): Promise<void> {
 
     heading('Variant 1: the default token, reviewed for the API server audience');
     await show('GET api-v1/', d.apiUrls.variant1, undefined, 200);
-    const defaultToken = await d.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: [d.apiServerAudience] });
+    const defaultToken = await d.requestToken({
+      namespace: 'api',
+      serviceAccount: 'api',
+      audiences: [d.apiServerAudience],
+    });
     note(`default token: ${describeToken(defaultToken)}`);
     note('the weakness the article names: that token is not minted for the data store, so it could be replayed...');
     await show('...but the variant-2 data store requires its own audience', d.storeUrls.local, defaultToken, 403);
@@ -108,14 +116,26 @@ async function main(): Promise<void> {
     await show('no X-Client-Id header', d.storeUrls.local, undefined, 401);
     const [h, p] = apiToken.split('.');
     await show('forged signature', d.storeUrls.local, `${h}.${p}.${Buffer.from('forged').toString('base64url')}`, 403);
-    const intruder = await d.requestToken({ namespace: 'api', serviceAccount: 'intruder', audiences: ['data-store'], boundPod: d.intruderPod });
+    const intruder = await d.requestToken({
+      namespace: 'api',
+      serviceAccount: 'intruder',
+      audiences: ['data-store'],
+      boundPod: d.intruderPod,
+    });
     await show('valid token of ServiceAccount api/intruder', d.storeUrls.local, intruder, 403);
-    const billing = await d.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['billing'], boundPod: d.apiPod.name });
+    const billing = await d.requestToken({
+      namespace: 'api',
+      serviceAccount: 'api',
+      audiences: ['billing'],
+      boundPod: d.apiPod.name,
+    });
     await show('token of api/api for audience "billing"', d.storeUrls.local, billing, 403);
 
     heading('An operator asks why: kube-service-auth verify (the CLI) on the replayed default token');
     const cli = await explainWithCli(controlPlane.kubeconfigPath, defaultToken);
-    console.log(`  ${cli.code === 4 ? green('✔') : red('✘')} $ kube-service-auth verify --kubeconfig admin.kubeconfig --audience data-store --allow api:api < token`);
+    console.log(
+      `  ${cli.code === 4 ? green('✔') : red('✘')} $ kube-service-auth verify --kubeconfig admin.kubeconfig --audience data-store --allow api:api < token`,
+    );
     for (const line of cli.stdout.trimEnd().split('\n')) console.log(`      ${line}`);
     note(`exit code ${cli.code} (4: invalid token)`);
     if (cli.code !== 4) failures++;
@@ -140,7 +160,9 @@ async function main(): Promise<void> {
     })();
     deleting = performance.now();
     await d.deleteApiPod();
-    console.log(`  pod api/${before} deleted (grace period 0); its token expires ${describeToken(apiToken).split('exp=')[1]?.split(' ')[0]}`);
+    console.log(
+      `  pod api/${before} deleted (grace period 0); its token expires ${describeToken(apiToken).split('exp=')[1]?.split(' ')[0]}`,
+    );
     await polling;
     if (watchRefused === undefined) failures++;
     note(
@@ -151,15 +173,29 @@ async function main(): Promise<void> {
     await show('watch mode', watchUrl, apiToken, 403);
     await show('local mode, plain route, at the same moment: still accepted', d.storeUrls.local, apiToken, 200);
     const started = Date.now();
-    const rejected = await eventually(async () => (await call(d.storeUrls.tokenreview, apiToken)).status === 403, 60_000);
-    note(`TokenReview refused the token ${((Date.now() - started) / 1000).toFixed(1)} s after the deletion (the API server and the data store each cache a success for up to 10 s)`);
+    const rejected = await eventually(
+      async () => (await call(d.storeUrls.tokenreview, apiToken)).status === 403,
+      60_000,
+    );
+    note(
+      `TokenReview refused the token ${((Date.now() - started) / 1000).toFixed(1)} s after the deletion (the API server and the data store each cache a success for up to 10 s)`,
+    );
     if (!rejected) failures++;
     await show('TokenReview mode', d.storeUrls.tokenreview, apiToken, 403);
     await show('local mode, revocation-sensitive route /sensitive', `${d.storeUrls.local}sensitive`, apiToken, 403);
-    await show('local mode, plain route: still accepted until exp (the documented trade-off)', d.storeUrls.local, apiToken, 200);
+    await show(
+      'local mode, plain route: still accepted until exp (the documented trade-off)',
+      d.storeUrls.local,
+      apiToken,
+      200,
+    );
     await show(`the replacement pod ${d.apiPod.name} has a new token: GET api/`, d.apiUrls.variant2, undefined, 200);
 
-    heading(failures === 0 ? 'Done: every scene behaved as the article describes' : `Done with ${failures} unexpected answer(s)`);
+    heading(
+      failures === 0
+        ? 'Done: every scene behaved as the article describes'
+        : `Done with ${failures} unexpected answer(s)`,
+    );
   } finally {
     await shutdown();
   }
@@ -167,6 +203,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(red(`demo failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
+  console.error(red(`demo failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
   process.exitCode = 1;
 });

@@ -40,7 +40,11 @@ export function parseDockerfile(text: string): Dockerfile {
 
   const globalArgs: Record<string, string> = {};
   const stages: Stage[] = [];
-  const substitute = (value: string) => value.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, a: string | undefined, b: string | undefined) => globalArgs[a ?? b ?? ''] ?? whole);
+  const substitute = (value: string) =>
+    value.replace(
+      /\$\{(\w+)\}|\$(\w+)/g,
+      (whole, a: string | undefined, b: string | undefined) => globalArgs[a ?? b ?? ''] ?? whole,
+    );
   for (const { text: line, line: number } of logical) {
     const match = /^(\S+)\s*(.*)$/.exec(line);
     if (!match) continue;

@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -67,13 +76,21 @@ describe.each(IMAGES.map((image) => [image.tag, image] as const))('Dockerfile of
       expect(manifest?.line, `${name} package.json`).toBeLessThan(installAt);
       expect(sources, `${name} sources`).toContain(`${dirOf(name)}/`);
     }
-    for (const file of ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', 'tsconfig.base.json']) expect(sources).toContain(file);
+    for (const file of ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', 'tsconfig.base.json'])
+      expect(sources).toContain(file);
     for (const source of sources) {
       expect(existsSync(join(REPO_ROOT, source)), `${source} exists`).toBe(true);
       expect(isIgnored(source, dockerignore), `${source} is in the build context`).toBe(false);
     }
     // What must never be sent: installed or built output, which the image makes itself.
-    for (const path of ['node_modules', `${pkg?.dir}/node_modules`, `${pkg?.dir}/dist`, 'packages/verifier/dist/index.js', '.git', 'e2e']) {
+    for (const path of [
+      'node_modules',
+      `${pkg?.dir}/node_modules`,
+      `${pkg?.dir}/dist`,
+      'packages/verifier/dist/index.js',
+      '.git',
+      'e2e',
+    ]) {
       expect(isIgnored(path, dockerignore), path).toBe(true);
     }
   });
@@ -112,9 +129,14 @@ it('the two Dockerfiles are the same recipe, but for the package and the port', 
 
 describe('the Dockerfiles parser', () => {
   it('joins continuation lines, skips comments and substitutes global ARGs', () => {
-    const parsed = parseDockerfile('# syntax=docker/dockerfile:1\nARG BASE=node:24\nFROM ${BASE} AS b\nRUN a \\\n # note\n && b\nFROM $BASE\nCMD ["x"]\n');
+    const parsed = parseDockerfile(
+      '# syntax=docker/dockerfile:1\nARG BASE=node:24\nFROM ${BASE} AS b\nRUN a \\\n # note\n && b\nFROM $BASE\nCMD ["x"]\n',
+    );
     expect(parsed.globalArgs).toEqual({ BASE: 'node:24' });
-    expect(parsed.stages.map((s) => [s.from, s.name])).toEqual([['node:24', 'b'], ['node:24', undefined]]);
+    expect(parsed.stages.map((s) => [s.from, s.name])).toEqual([
+      ['node:24', 'b'],
+      ['node:24', undefined],
+    ]);
     expect(parsed.stages[0]?.instructions).toEqual([{ keyword: 'RUN', args: 'a && b', line: 4 }]);
   });
 
@@ -138,7 +160,8 @@ describe('pnpm deploy, as in the Dockerfiles', () => {
   beforeAll(async () => {
     for (const image of IMAGES) {
       const pkgDir = workspace.get(image.package)?.dir as string;
-      if (!existsSync(join(REPO_ROOT, pkgDir, 'dist/main.js'))) await runChecked(run, 'pnpm', ['exec', 'tsc', '-b', pkgDir], { cwd: REPO_ROOT });
+      if (!existsSync(join(REPO_ROOT, pkgDir, 'dist/main.js')))
+        await runChecked(run, 'pnpm', ['exec', 'tsc', '-b', pkgDir], { cwd: REPO_ROOT });
       const build = parseDockerfile(readFileSync(join(REPO_ROOT, image.dockerfile), 'utf8')).stages[0] as Stage;
       const deploy = instructions(build, 'RUN').find((r) => r.args.includes(' deploy '))?.args as string;
       const out = mkdtempSync(join(tmpdir(), `ksa-deploy-${image.package.split('/')[1]}-`));
@@ -156,8 +179,15 @@ describe('pnpm deploy, as in the Dockerfiles', () => {
   });
 
   /** Starts `node dist/main.js` from the deployed directory; resolves with its port, or with its exit and output. */
-  function start(dir: string, env: Record<string, string>): Promise<{ port?: number; code?: number | null; output: string }> {
-    const child = spawn(process.execPath, ['dist/main.js'], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  function start(
+    dir: string,
+    env: Record<string, string>,
+  ): Promise<{ port?: number; code?: number | null; output: string }> {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(child);
     let output = '';
     return new Promise((resolve) => {
@@ -184,12 +214,19 @@ describe('pnpm deploy, as in the Dockerfiles', () => {
     const pkg = workspace.get(name)?.pkg as PackageJson;
     const installed = readdirSync(join(dir, 'node_modules/.pnpm'));
     // A dev dependency of the service may be a run-time dependency of a workspace package (jose, of the verifier).
-    const runtime = new Set([...workspaceClosure(name)].flatMap((n) => Object.keys(workspace.get(n)?.pkg.dependencies ?? {})));
-    const devOnly = [...Object.keys(pkg.devDependencies ?? {}), 'typescript', 'vitest', 'eslint'].filter((d) => !runtime.has(d));
+    const runtime = new Set(
+      [...workspaceClosure(name)].flatMap((n) => Object.keys(workspace.get(n)?.pkg.dependencies ?? {})),
+    );
+    const devOnly = [...Object.keys(pkg.devDependencies ?? {}), 'typescript', 'vitest', 'eslint'].filter(
+      (d) => !runtime.has(d),
+    );
     expect(devOnly).toContain('supertest');
     for (const dev of devOnly) {
       expect(existsSync(join(dir, 'node_modules', dev)), dev).toBe(false);
-      expect(installed.some((entry) => entry.startsWith(`${dev.replace('/', '+')}@`)), `${dev} in .pnpm`).toBe(false);
+      expect(
+        installed.some((entry) => entry.startsWith(`${dev.replace('/', '+')}@`)),
+        `${dev} in .pnpm`,
+      ).toBe(false);
     }
     for (const dep of Object.keys(pkg.dependencies ?? {})) {
       const real = realpathSync(join(dir, 'node_modules', dep));
@@ -235,7 +272,11 @@ describe('pnpm deploy, as in the Dockerfiles', () => {
 
     const tokenFile = join(apiDir, 'token');
     writeFileSync(tokenFile, 'not-a-token');
-    const api = await start(apiDir, { LISTEN_ADDR: '127.0.0.1:0', TOKEN_FILE: tokenFile, DATA_STORE_CONNSTRING: storeUrl });
+    const api = await start(apiDir, {
+      LISTEN_ADDR: '127.0.0.1:0',
+      TOKEN_FILE: tokenFile,
+      DATA_STORE_CONNSTRING: storeUrl,
+    });
     expect(api.port, api.output).toBeGreaterThan(0);
     const apiUrl = `http://127.0.0.1:${api.port}/`;
     expect((await fetch(`${apiUrl}healthz`)).status).toBe(200);

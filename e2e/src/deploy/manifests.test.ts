@@ -55,26 +55,39 @@ describe('the manifests, read', () => {
       'Service api/api-v1',
       'Deployment api/intruder',
     ]);
-    for (const o of objects) expect(o.metadata?.labels?.['app.kubernetes.io/part-of'], objectKey(o)).toBe('kube-service-auth');
+    for (const o of objects)
+      expect(o.metadata?.labels?.['app.kubernetes.io/part-of'], objectKey(o)).toBe('kube-service-auth');
   });
 
   it('namespaces enforce the restricted Pod Security Standard', () => {
     for (const name of ['api', 'data-store']) {
-      expect((byKey('Namespace', name) as V1Namespace).metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+      expect((byKey('Namespace', name) as V1Namespace).metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe(
+        'restricted',
+      );
     }
   });
 
   it('binds only the data-store ServiceAccount to system:auth-delegator, as role-tokenreview-binding', () => {
     const binding = byKey('ClusterRoleBinding', 'role-tokenreview-binding') as V1ClusterRoleBinding;
-    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' });
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'system:auth-delegator',
+    });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'data-store', namespace: 'data-store' }]);
   });
 
   it('lets only the data store list, watch and get the pods and ServiceAccounts of the namespace it admits (watch mode)', () => {
     const role = byKey('Role', 'api/kube-service-auth-revocation') as V1Role;
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }]);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] },
+    ]);
     const binding = byKey('RoleBinding', 'api/kube-service-auth-revocation') as V1RoleBinding;
-    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kube-service-auth-revocation' });
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'kube-service-auth-revocation',
+    });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'data-store', namespace: 'data-store' }]);
     // The namespaces the watch-mode data store follows are the ones it has a Role in.
     expect(loadConfig(env(deployment('data-store/app-watch'))).revocationNamespaces).toEqual(['api']);
@@ -86,8 +99,12 @@ describe('the manifests, read', () => {
     expect(spec?.serviceAccountName).toBe('api');
     expect(spec?.automountServiceAccountToken).toBe(false);
     const volume = spec?.volumes?.find((v) => v.name === 'api-token');
-    expect(volume?.projected?.sources).toEqual([{ serviceAccountToken: { path: 'api-token', audience: 'data-store', expirationSeconds: 600 } }]);
-    expect(container(api).volumeMounts).toEqual([{ name: 'api-token', mountPath: '/var/run/secrets/tokens', readOnly: true }]);
+    expect(volume?.projected?.sources).toEqual([
+      { serviceAccountToken: { path: 'api-token', audience: 'data-store', expirationSeconds: 600 } },
+    ]);
+    expect(container(api).volumeMounts).toEqual([
+      { name: 'api-token', mountPath: '/var/run/secrets/tokens', readOnly: true },
+    ]);
     expect(env(api)).toMatchObject({
       TOKEN_FILE: '/var/run/secrets/tokens/api-token',
       DATA_STORE_CONNSTRING: 'http://app.data-store.svc.cluster.local',
@@ -108,7 +125,9 @@ describe('the manifests, read', () => {
   it('the intruder runs as ServiceAccount intruder with its own data-store token', () => {
     const intruder = deployment('api/intruder');
     expect(intruder.spec?.template.spec?.serviceAccountName).toBe('intruder');
-    expect(intruder.spec?.template.spec?.volumes?.[0]?.projected?.sources?.[0]?.serviceAccountToken?.audience).toBe('data-store');
+    expect(intruder.spec?.template.spec?.volumes?.[0]?.projected?.sources?.[0]?.serviceAccountToken?.audience).toBe(
+      'data-store',
+    );
   });
 
   it.each([
@@ -116,56 +135,88 @@ describe('the manifests, read', () => {
     ['data-store/app-tokenreview', 'tokenreview', 'data-store'],
     ['data-store/app-v1', 'tokenreview', API_SERVER_AUDIENCE],
     ['data-store/app-watch', 'local', 'data-store'],
-  ])('data store %s: %s mode, audience %s, only the API allowed; the verifier accepts its environment', (key, mode, audience) => {
-    const store = deployment(key);
-    expect(store.spec?.template.spec?.serviceAccountName).toBe('data-store');
-    const vars = env(store);
-    expect(vars).toMatchObject({
-      K8S_AUTH_MODE: mode,
-      K8S_AUTH_AUDIENCE: audience,
-      K8S_AUTH_ALLOWED_IDENTITIES: 'system:serviceaccount:api:api',
-      K8S_AUTH_HEADER: 'x-client-id',
-      K8S_AUTH_REQUIRE_POD_BINDING: 'true',
-    });
-    if (mode === 'local') {
+  ])(
+    'data store %s: %s mode, audience %s, only the API allowed; the verifier accepts its environment',
+    (key, mode, audience) => {
+      const store = deployment(key);
+      expect(store.spec?.template.spec?.serviceAccountName).toBe('data-store');
+      const vars = env(store);
       expect(vars).toMatchObject({
-        K8S_AUTH_ISSUER: 'https://kubernetes.default.svc.cluster.local',
-        K8S_AUTH_JWKS_URI: 'https://kubernetes.default.svc/openid/v1/jwks',
+        K8S_AUTH_MODE: mode,
+        K8S_AUTH_AUDIENCE: audience,
+        K8S_AUTH_ALLOWED_IDENTITIES: 'system:serviceaccount:api:api',
+        K8S_AUTH_HEADER: 'x-client-id',
+        K8S_AUTH_REQUIRE_POD_BINDING: 'true',
       });
-      // Its own token and the cluster CA: the pod's mounted defaults, not overridden.
-      expect(vars.K8S_AUTH_CA_FILE).toBeUndefined();
-      expect(vars.K8S_AUTH_TOKEN_FILE).toBeUndefined();
-      expect(store.spec?.template.spec?.automountServiceAccountToken).toBe(true);
-    }
-    const config = loadConfig(vars);
-    expect(config).toMatchObject({ mode, audiences: [audience], allow: ['system:serviceaccount:api:api'], header: 'x-client-id', requirePodBinding: true });
-  });
+      if (mode === 'local') {
+        expect(vars).toMatchObject({
+          K8S_AUTH_ISSUER: 'https://kubernetes.default.svc.cluster.local',
+          K8S_AUTH_JWKS_URI: 'https://kubernetes.default.svc/openid/v1/jwks',
+        });
+        // Its own token and the cluster CA: the pod's mounted defaults, not overridden.
+        expect(vars.K8S_AUTH_CA_FILE).toBeUndefined();
+        expect(vars.K8S_AUTH_TOKEN_FILE).toBeUndefined();
+        expect(store.spec?.template.spec?.automountServiceAccountToken).toBe(true);
+      }
+      const config = loadConfig(vars);
+      expect(config).toMatchObject({
+        mode,
+        audiences: [audience],
+        allow: ['system:serviceaccount:api:api'],
+        header: 'x-client-id',
+        requirePodBinding: true,
+      });
+    },
+  );
 
-  it.each(deployments(entries).map((d) => [objectKey(d), d] as const))('%s: hardened, probed, limited, one of our images', (_key, d) => {
-    const pod = d.spec?.template.spec;
-    const c = container(d);
-    expect(d.spec?.selector.matchLabels).toEqual({ app: d.metadata?.name });
-    expect(d.spec?.template.metadata?.labels).toMatchObject(d.spec?.selector.matchLabels ?? { missing: true });
-    expect(pod?.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(pod?.containers).toHaveLength(1);
-    expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
-    expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
-    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    expect(Object.keys(c.resources?.requests ?? {}).sort()).toEqual(['cpu', 'memory']);
-    expect(Object.keys(c.resources?.limits ?? {}).sort()).toEqual(['cpu', 'memory']);
-    expect(IMAGES.map((i) => i.tag)).toContain(c.image);
-    expect(c.imagePullPolicy).toBe('IfNotPresent');
-    // The container port is the one the service listens on.
-    const port = c.ports?.find((p) => p.name === 'http')?.containerPort;
-    expect(env(d).LISTEN_ADDR).toBe(`:${port}`);
-  });
+  it.each(deployments(entries).map((d) => [objectKey(d), d] as const))(
+    '%s: hardened, probed, limited, one of our images',
+    (_key, d) => {
+      const pod = d.spec?.template.spec;
+      const c = container(d);
+      expect(d.spec?.selector.matchLabels).toEqual({ app: d.metadata?.name });
+      expect(d.spec?.template.metadata?.labels).toMatchObject(d.spec?.selector.matchLabels ?? { missing: true });
+      expect(pod?.securityContext).toEqual({
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(pod?.containers).toHaveLength(1);
+      expect(c.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] },
+      });
+      expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+      expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      expect(Object.keys(c.resources?.requests ?? {}).sort()).toEqual(['cpu', 'memory']);
+      expect(Object.keys(c.resources?.limits ?? {}).sort()).toEqual(['cpu', 'memory']);
+      expect(IMAGES.map((i) => i.tag)).toContain(c.image);
+      expect(c.imagePullPolicy).toBe('IfNotPresent');
+      // The container port is the one the service listens on.
+      const port = c.ports?.find((p) => p.name === 'http')?.containerPort;
+      expect(env(d).LISTEN_ADDR).toBe(`:${port}`);
+    },
+  );
 
   it('data stores are ClusterIP port 80 -> 8081, APIs NodePort 80 -> 8080; each Service selects one Deployment', () => {
     for (const key of ['data-store/app', 'data-store/app-tokenreview', 'data-store/app-v1', 'data-store/app-watch']) {
-      expect(service(key).spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 8081 }] });
+      expect(service(key).spec).toMatchObject({
+        type: 'ClusterIP',
+        ports: [{ name: 'http', port: 80, targetPort: 8081 }],
+      });
     }
-    expect(service('api/api').spec).toMatchObject({ type: 'NodePort', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] });
-    expect(service('api/api-v1').spec).toMatchObject({ type: 'NodePort', ports: [{ port: 80, targetPort: 8080, nodePort: 30081 }] });
+    expect(service('api/api').spec).toMatchObject({
+      type: 'NodePort',
+      ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
+    });
+    expect(service('api/api-v1').spec).toMatchObject({
+      type: 'NodePort',
+      ports: [{ port: 80, targetPort: 8080, nodePort: 30081 }],
+    });
     for (const svc of objects.filter((o) => o.kind === 'Service') as V1Service[]) {
       const selected = deployments(entries).filter(
         (d) =>
@@ -205,7 +256,11 @@ function podOf(d: V1Deployment, patch: (pod: V1Pod) => void = () => {}): V1Pod {
   const pod: V1Pod = structuredClone({
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: `${d.metadata?.name}-dry-run`, namespace: d.metadata?.namespace, labels: d.spec?.template.metadata?.labels },
+    metadata: {
+      name: `${d.metadata?.name}-dry-run`,
+      namespace: d.metadata?.namespace,
+      labels: d.spec?.template.metadata?.labels,
+    },
     spec: d.spec?.template.spec,
   });
   patch(pod);
@@ -247,35 +302,50 @@ describe('the manifests, against a real kube-apiserver (server-side dry run)', (
 
   // client-node serialises objects through its typed models, which silently drop fields they do not know: a typo in
   // the YAML would be "accepted". So every field written in the YAML must come back from the server.
-  it.each(entries.map((e) => [`${e.object.kind} ${objectKey(e.object)}`, e.file, e.object] as const))('accepts %s (%s), every field intact', async (_name, _file, object) => {
-    const applied = await dryRun(object);
-    expect(applied?.kind).toBe(object.kind);
-    expect(objectKey(applied as KubernetesObject)).toBe(objectKey(object));
-    if (object.kind !== 'Namespace') expect(applied?.metadata?.uid, 'the server admitted and defaulted it').toBeTruthy();
-    expect(lostFields(object, applied)).toEqual([]);
-  });
+  it.each(entries.map((e) => [`${e.object.kind} ${objectKey(e.object)}`, e.file, e.object] as const))(
+    'accepts %s (%s), every field intact',
+    async (_name, _file, object) => {
+      const applied = await dryRun(object);
+      expect(applied?.kind).toBe(object.kind);
+      expect(objectKey(applied as KubernetesObject)).toBe(objectKey(object));
+      if (object.kind !== 'Namespace')
+        expect(applied?.metadata?.uid, 'the server admitted and defaulted it').toBeTruthy();
+      expect(lostFields(object, applied)).toEqual([]);
+    },
+  );
 
   it('…and that comparison catches a misspelled field', async () => {
-    const typo = structuredClone(deployment('data-store/app')) as unknown as { spec: { template: { spec: { containers: Array<Record<string, unknown>> } } } };
+    const typo = structuredClone(deployment('data-store/app')) as unknown as {
+      spec: { template: { spec: { containers: Array<Record<string, unknown>> } } };
+    };
     (typo.spec.template.spec.containers[0] as Record<string, unknown>).imagePullPolicyy = 'Always';
     const applied = await dryRun(typo as unknown as KubernetesObject);
     expect(lostFields(typo, applied)).toEqual(['spec.template.spec.containers.0.imagePullPolicyy']);
   });
 
   it('persisted nothing but the namespaces', async () => {
-    await expect(client.core.readNamespacedServiceAccount({ namespace: 'api', name: 'api' })).rejects.toSatisfy((e) => isApiError(e, 404));
-    await expect(client.rbac.readClusterRoleBinding({ name: 'role-tokenreview-binding' })).rejects.toSatisfy((e) => isApiError(e, 404));
+    await expect(client.core.readNamespacedServiceAccount({ namespace: 'api', name: 'api' })).rejects.toSatisfy((e) =>
+      isApiError(e, 404),
+    );
+    await expect(client.rbac.readClusterRoleBinding({ name: 'role-tokenreview-binding' })).rejects.toSatisfy((e) =>
+      isApiError(e, 404),
+    );
   });
 
-  it.each(deployments(entries).map((d) => [objectKey(d), d] as const))('Pod Security "restricted" admits the pods of %s', async (_key, d) => {
-    expect(await rejection(podOf(d))).toBe('accepted');
-  });
+  it.each(deployments(entries).map((d) => [objectKey(d), d] as const))(
+    'Pod Security "restricted" admits the pods of %s',
+    async (_key, d) => {
+      expect(await rejection(podOf(d))).toBe('accepted');
+    },
+  );
 
   it('…and the same check refuses a pod without the security context (the check has teeth)', async () => {
     const weak = podOf(deployment('api/api'), (pod) => {
       delete pod.spec?.containers[0]?.securityContext;
     });
-    expect(await rejection(weak)).toMatch(/^403 pods "api-dry-run" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
+    expect(await rejection(weak)).toMatch(
+      /^403 pods "api-dry-run" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false/,
+    );
   });
 
   it('the dry run validates: a projected token of under 10 minutes is refused', async () => {
@@ -287,26 +357,42 @@ describe('the manifests, against a real kube-apiserver (server-side dry run)', (
 
   const hasKubectl = execFileSync('bash', ['-c', 'command -v kubectl || true'], { encoding: 'utf8' }).trim() !== '';
 
-  it.skipIf(!hasKubectl)('kubectl apply --dry-run=server -f deploy/manifests (the command pnpm e2e runs, dry) accepts every object', async () => {
-    const context = plane.kubeConfig().getCurrentContext();
-    const result = await run('kubectl', kubectl.apply({ kubeconfig: plane.kubeconfigPath, context }, MANIFEST_DIR, { dryRun: 'server' }), {
-      cwd: REPO_ROOT,
-      timeoutMs: 60_000,
-    });
-    expect(result.code, result.stderr).toBe(0);
-    const lines = result.stdout.trim().split('\n');
-    expect(lines).toHaveLength(objects.length);
-    for (const line of lines) expect(line).toMatch(/ \(server dry run\)$/);
-    expect(lines).toContain('clusterrolebinding.rbac.authorization.k8s.io/role-tokenreview-binding created (server dry run)');
-  });
+  it.skipIf(!hasKubectl)(
+    'kubectl apply --dry-run=server -f deploy/manifests (the command pnpm e2e runs, dry) accepts every object',
+    async () => {
+      const context = plane.kubeConfig().getCurrentContext();
+      const result = await run(
+        'kubectl',
+        kubectl.apply({ kubeconfig: plane.kubeconfigPath, context }, MANIFEST_DIR, { dryRun: 'server' }),
+        {
+          cwd: REPO_ROOT,
+          timeoutMs: 60_000,
+        },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const lines = result.stdout.trim().split('\n');
+      expect(lines).toHaveLength(objects.length);
+      for (const line of lines) expect(line).toMatch(/ \(server dry run\)$/);
+      expect(lines).toContain(
+        'clusterrolebinding.rbac.authorization.k8s.io/role-tokenreview-binding created (server dry run)',
+      );
+    },
+  );
 
   it.skipIf(!hasKubectl)('kubectl refuses an unknown field in a manifest (strict validation)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ksa-manifests-'));
     try {
-      const text = readFileSync(join(REPO_ROOT, MANIFEST_DIR, '20-data-store.yaml'), 'utf8').replace('imagePullPolicy:', 'imagePullPolicyy:');
+      const text = readFileSync(join(REPO_ROOT, MANIFEST_DIR, '20-data-store.yaml'), 'utf8').replace(
+        'imagePullPolicy:',
+        'imagePullPolicyy:',
+      );
       writeFileSync(join(dir, 'typo.yaml'), text);
       const context = plane.kubeConfig().getCurrentContext();
-      const result = await run('kubectl', kubectl.apply({ kubeconfig: plane.kubeconfigPath, context }, dir, { dryRun: 'server' }), { timeoutMs: 60_000 });
+      const result = await run(
+        'kubectl',
+        kubectl.apply({ kubeconfig: plane.kubeconfigPath, context }, dir, { dryRun: 'server' }),
+        { timeoutMs: 60_000 },
+      );
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(/unknown field "spec\.template\.spec\.containers\[0\]\.imagePullPolicyy"/);
     } finally {

@@ -44,6 +44,8 @@ export function deployments(entries: readonly ManifestEntry[]): V1Deployment[] {
 
 /** Every container image the Deployments use. */
 export function imagesOf(entries: readonly ManifestEntry[]): string[] {
-  const images = deployments(entries).flatMap((d) => (d.spec?.template.spec?.containers ?? []).map((c) => c.image ?? ''));
+  const images = deployments(entries).flatMap((d) =>
+    (d.spec?.template.spec?.containers ?? []).map((c) => c.image ?? ''),
+  );
   return [...new Set(images)].sort();
 }

@@ -34,7 +34,15 @@ const closers: Array<() => Promise<void> | void> = [];
 
 async function podToken(serviceAccount: string, pod: string): Promise<string> {
   const uid = await admin.createPod('api', pod, serviceAccount, { nodeName: 'node-1' });
-  return (await admin.requestToken({ namespace: 'api', serviceAccount, audiences: ['data-store'], expirationSeconds: 3600, pod: { name: pod, uid } })).token;
+  return (
+    await admin.requestToken({
+      namespace: 'api',
+      serviceAccount,
+      audiences: ['data-store'],
+      expirationSeconds: 3600,
+      pod: { name: pod, uid },
+    })
+  ).token;
 }
 
 beforeAll(async () => {
@@ -47,7 +55,10 @@ beforeAll(async () => {
   await admin.bindAuthDelegator('data-store', 'data-store');
   await admin.rbac.createNamespacedRole({
     namespace: 'data-store',
-    body: { metadata: { name: 'records-reader' }, rules: [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }] },
+    body: {
+      metadata: { name: 'records-reader' },
+      rules: [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }],
+    },
   });
   await admin.rbac.createNamespacedRoleBinding({
     namespace: 'data-store',
@@ -59,7 +70,12 @@ beforeAll(async () => {
   });
   const storeUid = await admin.createPod('data-store', 'app', 'data-store', { nodeName: 'node-1' });
   const storeToken = (
-    await admin.requestToken({ namespace: 'data-store', serviceAccount: 'data-store', expirationSeconds: 3600, pod: { name: 'app', uid: storeUid } })
+    await admin.requestToken({
+      namespace: 'data-store',
+      serviceAccount: 'data-store',
+      expirationSeconds: 3600,
+      pod: { name: 'app', uid: storeUid },
+    })
   ).token;
   reader = await podToken('api', 'reader');
   batch = await podToken('batch', 'batch');
@@ -81,7 +97,11 @@ beforeAll(async () => {
     },
   );
   // The caller's own token: not bound to system:auth-delegator, so it may not ask.
-  unprivileged = new SubjectAccessReviewer({ client: cp.kubeConfigForToken(reader), allowTtlSeconds: 0, denyTtlSeconds: 0 });
+  unprivileged = new SubjectAccessReviewer({
+    client: cp.kubeConfigForToken(reader),
+    allowTtlSeconds: 0,
+    denyTtlSeconds: 0,
+  });
 });
 
 afterAll(async () => {
@@ -93,12 +113,18 @@ async function fastifyServer(reviewer: SubjectAccessReviewer | undefined): Promi
   const app: FastifyInstance = Fastify();
   closers.push(() => app.close());
   await app.register(fastifyKubeAuth, { verifier: auth.verifier, policy: auth.policy, accessReviewer: reviewer });
-  app.get('/records', { config: { kubeAuth: { access: READ } } }, async (request) => ({ username: request.kubeAuth?.identity.username }));
+  app.get('/records', { config: { kubeAuth: { access: READ } } }, async (request) => ({
+    username: request.kubeAuth?.identity.username,
+  }));
   app.delete('/records', { config: { kubeAuth: { access: DELETE } } }, async () => ({ deleted: true }));
   return app.listen({ host: '127.0.0.1', port: 0 });
 }
 
-async function httpCall(base: string, method: 'GET' | 'DELETE', token: string): Promise<{ status: number; reason: string | null; username?: string }> {
+async function httpCall(
+  base: string,
+  method: 'GET' | 'DELETE',
+  token: string,
+): Promise<{ status: number; reason: string | null; username?: string }> {
   const res = await fetch(`${base}/records`, { method, headers: { authorization: `Bearer ${token}` } });
   const body = (await res.json()) as { reason?: string; username?: string };
   return { status: res.status, reason: body.reason ?? null, ...(body.username ? { username: body.username } : {}) };
@@ -107,19 +133,29 @@ async function httpCall(base: string, method: 'GET' | 'DELETE', token: string): 
 /** A grpc-js server whose one method is guarded with `access`, and a plaintext client for it. */
 async function grpcCaller(reviewer: SubjectAccessReviewer | undefined, access: AccessAttributes): Promise<EchoCaller> {
   const server = await startEchoServer([
-    kubeAuthInterceptor({ verifier: auth.verifier, policy: auth.policy, accessReviewer: reviewer, methods: (path) => (path === WHO_AM_I ? { access } : undefined) }),
+    kubeAuthInterceptor({
+      verifier: auth.verifier,
+      policy: auth.policy,
+      accessReviewer: reviewer,
+      methods: (path) => (path === WHO_AM_I ? { access } : undefined),
+    }),
   ]);
   const caller = new EchoCaller(server.address);
   closers.push(server.stop, () => caller.close());
   return caller;
 }
 
-const grpcCall = (caller: EchoCaller, token: string): Promise<EchoAnswer> => caller.whoAmI({ authorization: `Bearer ${token}` });
+const grpcCall = (caller: EchoCaller, token: string): Promise<EchoAnswer> =>
+  caller.whoAmI({ authorization: `Bearer ${token}` });
 
 describe('SubjectAccessReview per route in the fastify plugin, against the real RBAC', () => {
   it('allows what the Role grants, refuses what it does not (403 subjectaccessreview_denied)', async () => {
     const base = await fastifyServer(auth.accessReviewer);
-    expect(await httpCall(base, 'GET', reader)).toEqual({ status: 200, reason: null, username: 'system:serviceaccount:api:api' });
+    expect(await httpCall(base, 'GET', reader)).toEqual({
+      status: 200,
+      reason: null,
+      username: 'system:serviceaccount:api:api',
+    });
     expect(await httpCall(base, 'DELETE', reader)).toEqual({ status: 403, reason: 'subjectaccessreview_denied' });
     expect(await httpCall(base, 'GET', batch)).toEqual({ status: 403, reason: 'subjectaccessreview_denied' });
   });

@@ -24,14 +24,23 @@ let local: LocalVerifier;
 const watches: BoundObjectWatch[] = [];
 
 function storeWatch(options: { maxStalenessSeconds?: number; namespaces?: string[] } = {}): BoundObjectWatch {
-  const watch = new BoundObjectWatch({ client: cp.kubeConfigForToken(storeToken), namespaces: options.namespaces ?? ['api'], ...options });
+  const watch = new BoundObjectWatch({
+    client: cp.kubeConfigForToken(storeToken),
+    namespaces: options.namespaces ?? ['api'],
+    ...options,
+  });
   watches.push(watch);
   return watch.start();
 }
 
 /** TokenReview as the data store asks it, without caches of our own (the API server keeps its 10 s success cache). */
 function tokenReview(): TokenReviewVerifier {
-  return new TokenReviewVerifier({ client: cp.kubeConfigForToken(storeToken), audience: 'data-store', cacheTtlSeconds: 0, negativeCacheTtlSeconds: 0 });
+  return new TokenReviewVerifier({
+    client: cp.kubeConfigForToken(storeToken),
+    audience: 'data-store',
+    cacheTtlSeconds: 0,
+    negativeCacheTtlSeconds: 0,
+  });
 }
 
 async function reviewVerdict(token: string): Promise<'valid' | 'revoked'> {
@@ -49,7 +58,15 @@ async function watchVerdict(checker: RevocationChecker, token: string): Promise<
 }
 
 async function podToken(namespace: string, pod: string, uid: string, serviceAccount = 'api'): Promise<string> {
-  return (await admin.requestToken({ namespace, serviceAccount, audiences: ['data-store'], expirationSeconds: 3600, pod: { name: pod, uid } })).token;
+  return (
+    await admin.requestToken({
+      namespace,
+      serviceAccount,
+      audiences: ['data-store'],
+      expirationSeconds: 3600,
+      pod: { name: pod, uid },
+    })
+  ).token;
 }
 
 /** Polls `probe` every 20 ms until it is true; returns the ms it took. */
@@ -89,7 +106,12 @@ beforeAll(async () => {
   });
   const storePod = await admin.createPod('data-store', 'app', 'data-store', { nodeName: 'node-1' });
   storeToken = (
-    await admin.requestToken({ namespace: 'data-store', serviceAccount: 'data-store', expirationSeconds: 3600, pod: { name: 'app', uid: storePod } })
+    await admin.requestToken({
+      namespace: 'data-store',
+      serviceAccount: 'data-store',
+      expirationSeconds: 3600,
+      pod: { name: 'app', uid: storePod },
+    })
   ).token;
   local = new LocalVerifier({
     issuers: [cp.issuer],
@@ -241,7 +263,10 @@ describe('the revocation watch against the real API server', () => {
     const doomedUid = await admin.createPod('api', 'doomed', 'api', { nodeName: 'node-1' });
     const token = tokenBinding(await local.verify(await podToken('api', 'survivor', uid)));
     const doomed = tokenBinding(await local.verify(await podToken('api', 'doomed', doomedUid)));
-    await until(() => checker.checkCached(token)?.status === 'valid' && checker.checkCached(doomed)?.status === 'valid', 5000);
+    await until(
+      () => checker.checkCached(token)?.status === 'valid' && checker.checkCached(doomed)?.status === 'valid',
+      5000,
+    );
 
     await cp.stopApiServer();
     const stopped = performance.now();
@@ -263,7 +288,8 @@ describe('the revocation watch against the real API server', () => {
     const checker = new RevocationChecker({ watch });
     await admin.createServiceAccount('api', 'diff-sa');
     const cases: { name: string; token: string }[] = [];
-    const mint = async (pod: string, sa = 'api') => podToken('api', pod, await admin.createPod('api', pod, sa, { nodeName: 'node-1' }), sa);
+    const mint = async (pod: string, sa = 'api') =>
+      podToken('api', pod, await admin.createPod('api', pod, sa, { nodeName: 'node-1' }), sa);
     cases.push({ name: 'live pod', token: await mint('d-live') });
     cases.push({ name: 'pod force-deleted', token: await mint('d-deleted') });
     cases.push({ name: 'pod recreated', token: await mint('d-recreated') });
@@ -293,7 +319,10 @@ describe('SubjectAccessReview against the real RBAC', () => {
     const identity = await local.verify(await podToken('api', 'sar', uid));
     await admin.rbac.createNamespacedRole({
       namespace: 'data-store',
-      body: { metadata: { name: 'records-reader' }, rules: [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }] },
+      body: {
+        metadata: { name: 'records-reader' },
+        rules: [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }],
+      },
     });
     await admin.rbac.createNamespacedRoleBinding({
       namespace: 'data-store',
@@ -306,10 +335,18 @@ describe('SubjectAccessReview against the real RBAC', () => {
     const reviewer = new SubjectAccessReviewer({ client: cp.kubeConfigForToken(storeToken) });
     const read = { group: 'data.example.com', resource: 'records', verb: 'get', namespace: 'data-store' };
     await expect(reviewer.authorize(identity, read)).resolves.toBeUndefined();
-    await expect(reviewer.authorize(identity, { ...read, verb: 'delete' })).rejects.toMatchObject({ code: 'subjectaccessreview_denied' });
-    await expect(reviewer.authorize(identity, { path: '/metrics', verb: 'get' })).rejects.toMatchObject({ code: 'subjectaccessreview_denied' });
+    await expect(reviewer.authorize(identity, { ...read, verb: 'delete' })).rejects.toMatchObject({
+      code: 'subjectaccessreview_denied',
+    });
+    await expect(reviewer.authorize(identity, { path: '/metrics', verb: 'get' })).rejects.toMatchObject({
+      code: 'subjectaccessreview_denied',
+    });
     // The caller's own token is not bound to system:auth-delegator: it may not ask.
-    const unprivileged = new SubjectAccessReviewer({ client: cp.kubeConfigForToken(await podToken('api', 'sar', uid)) });
-    await expect(unprivileged.authorize(identity, read)).rejects.toMatchObject({ code: 'subjectaccessreview_unavailable' });
+    const unprivileged = new SubjectAccessReviewer({
+      client: cp.kubeConfigForToken(await podToken('api', 'sar', uid)),
+    });
+    await expect(unprivileged.authorize(identity, read)).rejects.toMatchObject({
+      code: 'subjectaccessreview_unavailable',
+    });
   });
 });

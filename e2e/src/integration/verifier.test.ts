@@ -27,7 +27,9 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 }
 
 /** The data store's view: fetches discovery and JWKS with its own ServiceAccount token and the cluster CA. */
-function localVerifier(options: { clock?: () => number; cooldown?: number; requirements?: BindingRequirements } = {}): LocalVerifier {
+function localVerifier(
+  options: { clock?: () => number; cooldown?: number; requirements?: BindingRequirements } = {},
+): LocalVerifier {
   return new LocalVerifier({
     issuers: [cp.issuer],
     audience: 'data-store',
@@ -50,7 +52,11 @@ function tokenReview(requirements: BindingRequirements = {}): TokenReviewVerifie
   });
 }
 
-async function apiToken(audiences = ['data-store'], pod = { name: 'api', uid: podUid }, serviceAccount = 'api'): Promise<string> {
+async function apiToken(
+  audiences = ['data-store'],
+  pod = { name: 'api', uid: podUid },
+  serviceAccount = 'api',
+): Promise<string> {
   return (await admin.requestToken({ namespace: 'api', serviceAccount, audiences, expirationSeconds: 600, pod })).token;
 }
 
@@ -66,7 +72,12 @@ beforeAll(async () => {
   podUid = await admin.createPod('api', 'api', 'api', { nodeName: 'node-1' });
   const storePod = await admin.createPod('data-store', 'app', 'data-store', { nodeName: 'node-1' });
   reviewerToken = (
-    await admin.requestToken({ namespace: 'data-store', serviceAccount: 'data-store', expirationSeconds: 3600, pod: { name: 'app', uid: storePod } })
+    await admin.requestToken({
+      namespace: 'data-store',
+      serviceAccount: 'data-store',
+      expirationSeconds: 3600,
+      pod: { name: 'app', uid: storePod },
+    })
   ).token;
 });
 
@@ -91,7 +102,11 @@ describe('local mode against the real API server', () => {
   });
 
   it('cannot fetch the key set anonymously: jwks_unavailable, not an invalid token', async () => {
-    const anonymous = new LocalVerifier({ issuers: [cp.issuer], audience: 'data-store', fetch: createKubeFetch({ caPem: cp.caPem }) });
+    const anonymous = new LocalVerifier({
+      issuers: [cp.issuer],
+      audience: 'data-store',
+      fetch: createKubeFetch({ caPem: cp.caPem }),
+    });
     await expectCode(anonymous.verify(await apiToken()), 'jwks_unavailable');
   });
 
@@ -103,17 +118,28 @@ describe('local mode against the real API server', () => {
     const token = await apiToken();
     const exp = payloadOf(token).exp as number;
     await expectCode(localVerifier({ clock: () => (exp + 61) * 1000 }).verify(token), 'token_expired');
-    await expect(localVerifier({ clock: () => (exp + 59) * 1000 }).verify(token)).resolves.toMatchObject({ namespace: 'api' });
+    await expect(localVerifier({ clock: () => (exp + 59) * 1000 }).verify(token)).resolves.toMatchObject({
+      namespace: 'api',
+    });
   });
 
   it('accepts the token of another ServiceAccount as authentic (the policy, not the verifier, refuses it)', async () => {
     const uid = await admin.createPod('api', 'intruder', 'intruder', { nodeName: 'node-1' });
-    const identity = await localVerifier().verify(await apiToken(['data-store'], { name: 'intruder', uid }, 'intruder'));
+    const identity = await localVerifier().verify(
+      await apiToken(['data-store'], { name: 'intruder', uid }, 'intruder'),
+    );
     expect(identity.username).toBe('system:serviceaccount:api:intruder');
   });
 
   it('requires a pod binding when configured: a token bound to no pod is refused', async () => {
-    const unbound = (await admin.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['data-store'], expirationSeconds: 600 })).token;
+    const unbound = (
+      await admin.requestToken({
+        namespace: 'api',
+        serviceAccount: 'api',
+        audiences: ['data-store'],
+        expirationSeconds: 600,
+      })
+    ).token;
     await expectCode(localVerifier().verify(unbound), 'claim_invalid');
   });
 });
@@ -136,14 +162,21 @@ describe('TokenReview mode against the real API server', () => {
 
   it('maps a caller without system:auth-delegator to tokenreview_forbidden', async () => {
     const intruderUid = await admin.createPod('api', 'intruder-2', 'intruder', { nodeName: 'node-1' });
-    const weak = (await admin.requestToken({ namespace: 'api', serviceAccount: 'intruder', pod: { name: 'intruder-2', uid: intruderUid } })).token;
+    const weak = (
+      await admin.requestToken({
+        namespace: 'api',
+        serviceAccount: 'intruder',
+        pod: { name: 'intruder-2', uid: intruderUid },
+      })
+    ).token;
     const verifier = new TokenReviewVerifier({ client: cp.kubeConfigForToken(weak), audience: 'data-store' });
     await expectCode(verifier.verify(await apiToken()), 'tokenreview_forbidden');
   });
 });
 
 describe('differential: local verification and TokenReview agree on every token the API server mints', () => {
-  type Verdict = { verdict: 'accept'; identity: Omit<ServiceAccountIdentity, 'verifiedBy'> } | { verdict: 'reject'; code: string };
+  type Verdict =
+    { verdict: 'accept'; identity: Omit<ServiceAccountIdentity, 'verifiedBy'> } | { verdict: 'reject'; code: string };
   const verdictOf = async (verify: () => Promise<ServiceAccountIdentity>): Promise<Verdict> => {
     try {
       const { verifiedBy: _by, ...identity } = await verify();
@@ -168,22 +201,45 @@ describe('differential: local verification and TokenReview agree on every token 
     const tokens: Array<[string, string, 'accept' | 'reject' | 'binding']> = [
       ['pod-bound, with node', podBound, 'accept'],
       ['pod-bound, without node', await apiToken(['data-store'], { name: 'nodeless', uid: nodelessUid }), 'binding'],
-      ['unbound', (await admin.requestToken({ namespace: 'api', serviceAccount: 'api', audiences: ['data-store'], expirationSeconds: 600 })).token, 'binding'],
-      ['another ServiceAccount', await apiToken(['data-store'], { name: 'intruder-diff', uid: intruderUid }, 'intruder'), 'accept'],
+      [
+        'unbound',
+        (
+          await admin.requestToken({
+            namespace: 'api',
+            serviceAccount: 'api',
+            audiences: ['data-store'],
+            expirationSeconds: 600,
+          })
+        ).token,
+        'binding',
+      ],
+      [
+        'another ServiceAccount',
+        await apiToken(['data-store'], { name: 'intruder-diff', uid: intruderUid }, 'intruder'),
+        'accept',
+      ],
       ['wrong audience', await apiToken(['billing']), 'reject'],
       ['two audiences, ours second', await apiToken(['billing', 'data-store']), 'accept'],
       ['API-server audience (article variant 1)', await apiToken([]), 'reject'],
-      ['forged: payload of a valid token, signature of another', `${h}.${p}.${(await apiToken(['billing'])).split('.')[2] ?? ''}`, 'reject'],
+      [
+        'forged: payload of a valid token, signature of another',
+        `${h}.${p}.${(await apiToken(['billing'])).split('.')[2] ?? ''}`,
+        'reject',
+      ],
     ];
     const rows: string[] = [];
     for (const [requirementName, requirements] of requirementSets) {
       const local = localVerifier({ requirements });
       const review = tokenReview(requirements);
       for (const [tokenName, token, expected] of tokens) {
-        const [offline, reviewed] = await Promise.all([verdictOf(() => local.verify(token)), verdictOf(() => review.verify(token))]);
+        const [offline, reviewed] = await Promise.all([
+          verdictOf(() => local.verify(token)),
+          verdictOf(() => review.verify(token)),
+        ]);
         rows.push(`${requirementName} / ${tokenName}: local ${offline.verdict}, TokenReview ${reviewed.verdict}`);
         expect(reviewed.verdict, `${requirementName} / ${tokenName}`).toBe(offline.verdict);
-        if (offline.verdict === 'accept' && reviewed.verdict === 'accept') expect(reviewed.identity).toEqual(offline.identity);
+        if (offline.verdict === 'accept' && reviewed.verdict === 'accept')
+          expect(reviewed.identity).toEqual(offline.identity);
         if (expected !== 'binding') expect(offline.verdict, `${requirementName} / ${tokenName}`).toBe(expected);
       }
     }
@@ -200,7 +256,13 @@ describe('differential: local verification and TokenReview agree on every token 
     await expect(tokenReview().verify(token)).resolves.toMatchObject({ pod: { uid } });
     await admin.deletePod('api', 'diff-doomed');
     const refused = await eventually(
-      () => tokenReview().verify(token).then(() => false, (err: KubeAuthError) => err.code === 'tokenreview_rejected'),
+      () =>
+        tokenReview()
+          .verify(token)
+          .then(
+            () => false,
+            (err: KubeAuthError) => err.code === 'tokenreview_rejected',
+          ),
       45_000,
     );
     expect(refused).toBe(true);
@@ -213,10 +275,16 @@ describe('revocation', () => {
     const uid = await admin.createPod('api', 'doomed', 'api', { nodeName: 'node-1' });
     const token = await apiToken(['data-store'], { name: 'doomed', uid });
     const verifier = new ServiceAccountVerifier({ mode: 'local', local: localVerifier(), tokenReview: tokenReview() });
-    await expect(verifier.verify(token, { revocationSensitive: true })).resolves.toMatchObject({ verifiedBy: 'tokenreview' });
+    await expect(verifier.verify(token, { revocationSensitive: true })).resolves.toMatchObject({
+      verifiedBy: 'tokenreview',
+    });
     await admin.deletePod('api', 'doomed');
     const refused = await eventually(
-      () => verifier.verify(token, { revocationSensitive: true }).then(() => false, (err: KubeAuthError) => err.code === 'tokenreview_rejected'),
+      () =>
+        verifier.verify(token, { revocationSensitive: true }).then(
+          () => false,
+          (err: KubeAuthError) => err.code === 'tokenreview_rejected',
+        ),
       45_000,
     );
     expect(refused).toBe(true);
@@ -229,7 +297,13 @@ describe('revocation', () => {
     await admin.deletePod('api', 'phoenix');
     await admin.createPod('api', 'phoenix', 'api', { nodeName: 'node-1' });
     const refused = await eventually(
-      () => tokenReview().verify(token).then(() => false, (err: KubeAuthError) => err.code === 'tokenreview_rejected'),
+      () =>
+        tokenReview()
+          .verify(token)
+          .then(
+            () => false,
+            (err: KubeAuthError) => err.code === 'tokenreview_rejected',
+          ),
       45_000,
     );
     expect(refused).toBe(true);
@@ -242,7 +316,13 @@ describe('revocation', () => {
     await admin.deleteServiceAccount('api', 'ephemeral');
     await admin.createServiceAccount('api', 'ephemeral');
     const refused = await eventually(
-      () => tokenReview().verify(token).then(() => false, (err: KubeAuthError) => err.code === 'tokenreview_rejected'),
+      () =>
+        tokenReview()
+          .verify(token)
+          .then(
+            () => false,
+            (err: KubeAuthError) => err.code === 'tokenreview_rejected',
+          ),
       45_000,
     );
     expect(refused).toBe(true);

@@ -19,7 +19,10 @@ export async function detectTestcontainersRuntime(timeoutMs = 15_000): Promise<R
   });
   try {
     const client = await Promise.race([getContainerRuntimeClient(), timeout]);
-    return { available: true, version: `${client.info.containerRuntime.serverVersion} at ${client.info.containerRuntime.host}` };
+    return {
+      available: true,
+      version: `${client.info.containerRuntime.serverVersion} at ${client.info.containerRuntime.host}`,
+    };
   } catch (err) {
     return { available: false, reason: NO_CONTAINER_RUNTIME, detail: err instanceof Error ? err.message : String(err) };
   } finally {
@@ -49,7 +52,10 @@ export function k3sImages(env: NodeJS.ProcessEnv = process.env): string[] {
  * air-gapped machine) answers the pull with an error such as `lookup registry-1.docker.io: no such host`: that is a
  * missing prerequisite, reported as a reason to skip, not a failure.
  */
-export async function ensureImages(images: readonly string[], options: { source?: ImageSource; timeoutMs?: number } = {}): Promise<ImagesStatus> {
+export async function ensureImages(
+  images: readonly string[],
+  options: { source?: ImageSource; timeoutMs?: number } = {},
+): Promise<ImagesStatus> {
   const source = options.source ?? (await getContainerRuntimeClient()).image;
   for (const image of images) {
     const name = ImageName.fromString(image);
@@ -59,7 +65,10 @@ export async function ensureImages(images: readonly string[], options: { source?
       await Promise.race([
         source.pull(name),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no pull within ${(options.timeoutMs ?? 300_000) / 1000} s`)), options.timeoutMs ?? 300_000);
+          timer = setTimeout(
+            () => reject(new Error(`no pull within ${(options.timeoutMs ?? 300_000) / 1000} s`)),
+            options.timeoutMs ?? 300_000,
+          );
         }),
       ]);
     } catch (err) {

@@ -24,8 +24,16 @@ export interface ImageSpec {
 }
 
 export const IMAGES: readonly ImageSpec[] = [
-  { package: '@kube-service-auth/demo-api', dockerfile: 'packages/demo-api/Dockerfile', tag: 'kube-service-auth/demo-api:dev' },
-  { package: '@kube-service-auth/demo-store', dockerfile: 'packages/demo-store/Dockerfile', tag: 'kube-service-auth/demo-store:dev' },
+  {
+    package: '@kube-service-auth/demo-api',
+    dockerfile: 'packages/demo-api/Dockerfile',
+    tag: 'kube-service-auth/demo-api:dev',
+  },
+  {
+    package: '@kube-service-auth/demo-store',
+    dockerfile: 'packages/demo-store/Dockerfile',
+    tag: 'kube-service-auth/demo-store:dev',
+  },
 ];
 
 /** Where kubectl finds the cluster. */
@@ -36,7 +44,13 @@ export interface KubeConnection {
 
 export const kindArgs = {
   getClusters: (): string[] => ['get', 'clusters'],
-  create: (options: { name: string; config: string; kubeconfig: string; nodeImage?: string; wait?: string }): string[] => [
+  create: (options: {
+    name: string;
+    config: string;
+    kubeconfig: string;
+    nodeImage?: string;
+    wait?: string;
+  }): string[] => [
     'create',
     'cluster',
     '--name',
@@ -57,7 +71,14 @@ export const kindArgs = {
 export const dockerArgs = {
   info: (): string[] => ['info', '--format', '{{.ServerVersion}}'],
   /** Built from the repository root: the Dockerfiles copy the workspace manifests and packages from there. */
-  build: (image: ImageSpec, context = '.'): string[] => ['build', '--file', image.dockerfile, '--tag', image.tag, context],
+  build: (image: ImageSpec, context = '.'): string[] => [
+    'build',
+    '--file',
+    image.dockerfile,
+    '--tag',
+    image.tag,
+    context,
+  ],
 };
 
 /** `kubectl --kubeconfig … --context … <args>`: never the user's current context. */
@@ -69,11 +90,32 @@ export const kubectl = {
   apply: (connection: KubeConnection, dir: string, options: { dryRun?: 'server' } = {}): string[] =>
     kubectlArgs(connection, 'apply', '--filename', dir, ...(options.dryRun ? [`--dry-run=${options.dryRun}`] : [])),
   getDeployments: (connection: KubeConnection): string[] =>
-    kubectlArgs(connection, 'get', 'deployments', '--all-namespaces', '--selector', PART_OF_SELECTOR, '--output', 'json'),
+    kubectlArgs(
+      connection,
+      'get',
+      'deployments',
+      '--all-namespaces',
+      '--selector',
+      PART_OF_SELECTOR,
+      '--output',
+      'json',
+    ),
   rolloutRestart: (connection: KubeConnection, namespace: string): string[] =>
-    kubectlArgs(connection, 'rollout', 'restart', 'deployment', '--namespace', namespace, '--selector', PART_OF_SELECTOR),
+    kubectlArgs(
+      connection,
+      'rollout',
+      'restart',
+      'deployment',
+      '--namespace',
+      namespace,
+      '--selector',
+      PART_OF_SELECTOR,
+    ),
   /** `localPort` 0 lets kubectl pick a free port (it prints it); the address is always loopback. */
-  portForward: (connection: KubeConnection, options: { namespace: string; target: string; remotePort: number; localPort?: number }): string[] =>
+  portForward: (
+    connection: KubeConnection,
+    options: { namespace: string; target: string; remotePort: number; localPort?: number },
+  ): string[] =>
     kubectlArgs(
       connection,
       'port-forward',
@@ -84,7 +126,10 @@ export const kubectl = {
       options.target,
       `${options.localPort ? options.localPort : ''}:${options.remotePort}`,
     ),
-  exec: (connection: KubeConnection, options: { namespace: string; pod: string; container?: string; command: string[] }): string[] =>
+  exec: (
+    connection: KubeConnection,
+    options: { namespace: string; pod: string; container?: string; command: string[] },
+  ): string[] =>
     kubectlArgs(
       connection,
       'exec',
@@ -96,10 +141,22 @@ export const kubectl = {
       ...options.command,
     ),
   logs: (connection: KubeConnection, options: { namespace: string; selector: string }): string[] =>
-    kubectlArgs(connection, 'logs', '--namespace', options.namespace, '--selector', options.selector, '--all-containers', '--prefix', '--tail', '-1'),
+    kubectlArgs(
+      connection,
+      'logs',
+      '--namespace',
+      options.namespace,
+      '--selector',
+      options.selector,
+      '--all-containers',
+      '--prefix',
+      '--tail',
+      '-1',
+    ),
   getNodes: (connection: KubeConnection): string[] => kubectlArgs(connection, 'get', 'nodes', '--output', 'json'),
   /** What to show when a rollout does not finish. */
-  diagnose: (connection: KubeConnection): string[] => kubectlArgs(connection, 'get', 'pods,events', '--all-namespaces', '--output', 'wide'),
+  diagnose: (connection: KubeConnection): string[] =>
+    kubectlArgs(connection, 'get', 'pods,events', '--all-namespaces', '--output', 'wide'),
 };
 
 /** Cluster names from `kind get clusters` (which prints `No kind clusters found.` on stderr when there are none). */
@@ -195,7 +252,12 @@ export function parseOfflineBuild(stdout: string): OfflineBuild {
     if (!value) throw new Error(`${OFFLINE_BUILD_SCRIPT} printed no ${key}=… line`);
     return value;
   };
-  return { kind: get('kind'), kubectl: get('kubectl'), nodeImage: get('node_image'), etcdImageTag: get('etcd_image_tag') };
+  return {
+    kind: get('kind'),
+    kubectl: get('kubectl'),
+    nodeImage: get('node_image'),
+    etcdImageTag: get('etcd_image_tag'),
+  };
 }
 
 /**
@@ -213,7 +275,17 @@ export function offlineKindConfig(baseConfig: string, build: Pick<OfflineBuild, 
 /** The node facts `pnpm e2e` prints: from `kubectl get nodes -o json`. */
 export function describeNodes(json: string): string[] {
   const list = JSON.parse(json) as {
-    items: Array<{ metadata?: { name?: string }; status?: { nodeInfo?: { kubeletVersion?: string; containerRuntimeVersion?: string; osImage?: string; kernelVersion?: string } } }>;
+    items: Array<{
+      metadata?: { name?: string };
+      status?: {
+        nodeInfo?: {
+          kubeletVersion?: string;
+          containerRuntimeVersion?: string;
+          osImage?: string;
+          kernelVersion?: string;
+        };
+      };
+    }>;
   };
   return list.items.map((node) => {
     const info = node.status?.nodeInfo ?? {};

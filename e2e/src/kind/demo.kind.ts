@@ -45,7 +45,9 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `demo on kind (skipped: $
       ['api', 'app.kubernetes.io/part-of=kube-service-auth'],
       ['data-store', 'app.kubernetes.io/part-of=kube-service-auth'],
     ] as const) {
-      expect(await target.logs(namespace, selector), namespace).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}/);
+      expect(await target.logs(namespace, selector), namespace).not.toMatch(
+        /eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}/,
+      );
     }
   });
 

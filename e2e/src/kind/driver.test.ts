@@ -47,16 +47,32 @@ function harness(scenario: Scenario = {}) {
     transcript.push(line);
     const ok = (stdout = ''): RunResult => ({ command, args, code: 0, signal: null, stdout, stderr: '' });
     if (scenario.missing?.includes(command) && (words[0] !== 'info' || command !== 'docker')) {
-      return { command, args, code: -2, signal: null, stdout: '', stderr: '', error: Object.assign(new Error('ENOENT'), { code: 'ENOENT' }) };
+      return {
+        command,
+        args,
+        code: -2,
+        signal: null,
+        stdout: '',
+        stderr: '',
+        error: Object.assign(new Error('ENOENT'), { code: 'ENOENT' }),
+      };
     }
     if (scenario.missing?.includes('docker engine') && line.startsWith('docker info')) {
-      return { command, args, code: 1, signal: null, stdout: '', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' };
+      return {
+        command,
+        args,
+        code: 1,
+        signal: null,
+        stdout: '',
+        stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.',
+      };
     }
     if (line.startsWith('bash e2e/scripts/build-kind-offline.sh')) {
       const o = scenario.offline ?? { code: 0, stdout: OFFLINE_OUTPUT };
       return { command, args, code: o.code, signal: null, stdout: o.stdout ?? '', stderr: o.stderr ?? '' };
     }
-    if (scenario.fail && line.startsWith(scenario.fail)) return { command, args, code: 1, signal: null, stdout: '', stderr: `${scenario.fail}: boom` };
+    if (scenario.fail && line.startsWith(scenario.fail))
+      return { command, args, code: 1, signal: null, stdout: '', stderr: `${scenario.fail}: boom` };
     if (line.startsWith('docker info')) return ok('28.5.1\n');
     if (line.startsWith('kind get clusters')) return ok(scenario.clusters ?? '');
     if (line.startsWith('kind get kubeconfig')) return ok('apiVersion: v1\nkind: Config\n');
@@ -88,16 +104,36 @@ function harness(scenario: Scenario = {}) {
   return { deps, transcript, logs, printed, written, suites, offlineTools };
 }
 
-const OFFLINE_OUTPUT = 'kind=/c/kind\nkubectl=/c/kubectl\nnode_image=kube-service-auth/kind-node:v1.36.3-abc\netcd_image_tag=v3.6.16\n';
+const OFFLINE_OUTPUT =
+  'kind=/c/kind\nkubectl=/c/kubectl\nnode_image=kube-service-auth/kind-node:v1.36.3-abc\netcd_image_tag=v3.6.16\n';
 const NODES = JSON.stringify({
-  items: [{ metadata: { name: 'n' }, status: { nodeInfo: { kubeletVersion: 'v1.36.3', containerRuntimeVersion: 'containerd://2.4.2', osImage: 'Debian', kernelVersion: '6' } } }],
+  items: [
+    {
+      metadata: { name: 'n' },
+      status: {
+        nodeInfo: {
+          kubeletVersion: 'v1.36.3',
+          containerRuntimeVersion: 'containerd://2.4.2',
+          osImage: 'Debian',
+          kernelVersion: '6',
+        },
+      },
+    },
+  ],
 });
 
-const TOOL_CHECKS = ['docker --version', 'kind version', 'kubectl version --client', 'docker info --format {{.ServerVersion}}'];
+const TOOL_CHECKS = [
+  'docker --version',
+  'kind version',
+  'kubectl version --client',
+  'docker info --format {{.ServerVersion}}',
+];
 
 describe('pnpm e2e driver', () => {
   it('on a new cluster: creates it, builds and loads both images, applies, waits, runs the suite, deletes it', async () => {
-    const h = harness({ rollouts: [deploymentList(['api/api', 'data-store/app']), deploymentList(['api/api']), deploymentList()] });
+    const h = harness({
+      rollouts: [deploymentList(['api/api', 'data-store/app']), deploymentList(['api/api']), deploymentList()],
+    });
     expect(await runDriver(['-t', 'revocation'], h.deps)).toBe(0);
     expect(h.transcript).toEqual([
       ...TOOL_CHECKS,
@@ -116,12 +152,16 @@ describe('pnpm e2e driver', () => {
       'kind delete cluster --name kube-service-auth',
     ]);
     expect(h.written).toEqual([['/tmp/ksa.kubeconfig', 'apiVersion: v1\nkind: Config\n']]);
-    expect(h.suites).toEqual([{ args: ['-t', 'revocation'], kubeconfig: '/tmp/ksa.kubeconfig', context: 'kind-kube-service-auth' }]);
-    expect(h.logs).toContain('  data-store/app: 0 of 1 updated replicas available; api/api: 0 of 1 updated replicas available');
+    expect(h.suites).toEqual([
+      { args: ['-t', 'revocation'], kubeconfig: '/tmp/ksa.kubeconfig', context: 'kind-kube-service-auth' },
+    ]);
+    expect(h.logs).toContain(
+      '  data-store/app: 0 of 1 updated replicas available; api/api: 0 of 1 updated replicas available',
+    );
     expect(h.logs).toContain('  api/api: 0 of 1 updated replicas available');
   });
 
-  it('passes the suite\'s failure on as its exit code, and still deletes the cluster', async () => {
+  it("passes the suite's failure on as its exit code, and still deletes the cluster", async () => {
     const h = harness({ suiteCode: 1 });
     expect(await runDriver([], h.deps)).toBe(1);
     expect(h.transcript.at(-1)).toBe('kind delete cluster --name kube-service-auth');
@@ -131,10 +171,16 @@ describe('pnpm e2e driver', () => {
     const h = harness({ clusters: 'kind\nkube-service-auth\n' });
     expect(await runDriver(['--keep'], h.deps)).toBe(0);
     expect(h.transcript.some((c) => c.startsWith('kind create'))).toBe(false);
-    expect(h.transcript).toContain('kubectl rollout restart deployment --namespace api --selector app.kubernetes.io/part-of=kube-service-auth');
-    expect(h.transcript).toContain('kubectl rollout restart deployment --namespace data-store --selector app.kubernetes.io/part-of=kube-service-auth');
+    expect(h.transcript).toContain(
+      'kubectl rollout restart deployment --namespace api --selector app.kubernetes.io/part-of=kube-service-auth',
+    );
+    expect(h.transcript).toContain(
+      'kubectl rollout restart deployment --namespace data-store --selector app.kubernetes.io/part-of=kube-service-auth',
+    );
     expect(h.transcript.some((c) => c.startsWith('kind delete'))).toBe(false);
-    expect(h.logs.join('\n')).toMatch(/kept the cluster[\s\S]*export KUBECONFIG=\/tmp\/ksa\.kubeconfig[\s\S]*kind delete cluster --name kube-service-auth/);
+    expect(h.logs.join('\n')).toMatch(
+      /kept the cluster[\s\S]*export KUBECONFIG=\/tmp\/ksa\.kubeconfig[\s\S]*kind delete cluster --name kube-service-auth/,
+    );
   });
 
   it('--skip-build neither builds, loads nor restarts', async () => {
@@ -143,9 +189,11 @@ describe('pnpm e2e driver', () => {
     expect(h.transcript.filter((c) => /^docker build|^kind load|rollout restart/.test(c))).toEqual([]);
   });
 
-  it('a failed image build stops the run with docker\'s error, and the cluster is deleted all the same', async () => {
+  it("a failed image build stops the run with docker's error, and the cluster is deleted all the same", async () => {
     const h = harness({ fail: 'docker build' });
-    await expect(runDriver([], h.deps)).rejects.toThrow(/docker build --file packages\/demo-api\/Dockerfile .* failed \(exit code 1\):\ndocker build: boom/);
+    await expect(runDriver([], h.deps)).rejects.toThrow(
+      /docker build --file packages\/demo-api\/Dockerfile .* failed \(exit code 1\):\ndocker build: boom/,
+    );
     expect(h.transcript.at(-1)).toBe('kind delete cluster --name kube-service-auth');
     expect(h.suites).toEqual([]);
   });
@@ -153,7 +201,9 @@ describe('pnpm e2e driver', () => {
   it('a rollout that never finishes times out naming the pending deployments, shows pods and events, deletes the cluster', async () => {
     const h = harness({ rollouts: [deploymentList(['data-store/app'])] });
     h.deps.rolloutTimeoutMs = 30_000;
-    await expect(runDriver([], h.deps)).rejects.toThrow('timed out after 30 s waiting for the rollouts: data-store/app: 0 of 1 updated replicas available');
+    await expect(runDriver([], h.deps)).rejects.toThrow(
+      'timed out after 30 s waiting for the rollouts: data-store/app: 0 of 1 updated replicas available',
+    );
     expect(h.transcript).toContain('kubectl get pods,events --all-namespaces --output wide');
     expect(h.transcript.at(-1)).toBe('kind delete cluster --name kube-service-auth');
   });
@@ -184,32 +234,44 @@ describe('pnpm e2e driver', () => {
     expect(h.transcript).toEqual([]);
   });
 
-  it('prints the node and each stage\'s duration at the end', async () => {
+  it("prints the node and each stage's duration at the end", async () => {
     const h = harness();
     expect(await runDriver([], h.deps)).toBe(0);
     const summary = h.printed.at(-1) ?? '';
     expect(summary).toContain("node image: kind's default");
     expect(summary).toContain('n: Kubernetes v1.36.3, containerd://2.4.2');
-    expect(summary).toMatch(/stages: create cluster \d+s, build and load images \d+s, rollouts \d+s, cases \d+s, clean-up \d+s/);
+    expect(summary).toMatch(
+      /stages: create cluster \d+s, build and load images \d+s, rollouts \d+s, cases \d+s, clean-up \d+s/,
+    );
   });
 
   it('--offline builds first, then creates the cluster from the local node image with the etcd patch, using the built tools', async () => {
     const h = harness();
     expect(await runDriver(['--offline'], h.deps)).toBe(0);
     expect(h.transcript[0]).toBe('bash e2e/scripts/build-kind-offline.sh');
-    expect(h.offlineTools).toEqual([{ kind: '/c/kind', kubectl: '/c/kubectl', nodeImage: 'kube-service-auth/kind-node:v1.36.3-abc', etcdImageTag: 'v3.6.16' }]);
+    expect(h.offlineTools).toEqual([
+      {
+        kind: '/c/kind',
+        kubectl: '/c/kubectl',
+        nodeImage: 'kube-service-auth/kind-node:v1.36.3-abc',
+        etcdImageTag: 'v3.6.16',
+      },
+    ]);
     expect(h.transcript).toContain(
       'kind create cluster --name kube-service-auth --config /tmp/ksa.kubeconfig.kind-config.yaml --kubeconfig /tmp/ksa.kubeconfig --image kube-service-auth/kind-node:v1.36.3-abc --wait 180s',
     );
     const config = h.written.find(([path]) => path === '/tmp/ksa.kubeconfig.kind-config.yaml')?.[1] ?? '';
     expect(config).toContain('apiServerAddress: 127.0.0.1');
-    expect(config).toMatch(/kubeadmConfigPatches:\n {2}- \|\n {4}kind: ClusterConfiguration\n[\s\S]*imageTag: v3\.6\.16/);
+    expect(config).toMatch(
+      /kubeadmConfigPatches:\n {2}- \|\n {4}kind: ClusterConfiguration\n[\s\S]*imageTag: v3\.6\.16/,
+    );
     expect(h.printed.at(-1)).toContain('node image: kube-service-auth/kind-node:v1.36.3-abc');
     expect(h.printed.at(-1)).toMatch(/stages: offline build \d+s, create cluster/);
   });
 
   it('--offline with a missing prerequisite: names it and exits 2 (or skips with --if-available), touching no cluster', async () => {
-    const stderr = '[docker-engine] capability ...\n[docker-engine] missing prerequisite: no Docker engine answers, and starting one needs root\n';
+    const stderr =
+      '[docker-engine] capability ...\n[docker-engine] missing prerequisite: no Docker engine answers, and starting one needs root\n';
     const h = harness({ offline: { code: 2, stderr } });
     expect(await runDriver(['--offline'], h.deps)).toBe(2);
     expect(h.transcript).toEqual(['bash e2e/scripts/build-kind-offline.sh']);
@@ -218,14 +280,18 @@ describe('pnpm e2e driver', () => {
     );
     const k = harness({ offline: { code: 2, stderr } });
     expect(await runDriver(['--offline', '--if-available'], k.deps)).toBe(0);
-    expect(k.printed).toEqual(['skipped: offline build: missing prerequisite: no Docker engine answers, and starting one needs root']);
+    expect(k.printed).toEqual([
+      'skipped: offline build: missing prerequisite: no Docker engine answers, and starting one needs root',
+    ]);
   });
 
-  it('--offline with a failed build exits 1 with the build\'s last lines, and creates nothing', async () => {
+  it("--offline with a failed build exits 1 with the build's last lines, and creates nothing", async () => {
     const h = harness({ offline: { code: 1, stderr: '[build-kind-images] error: debootstrap failed\n' } });
     expect(await runDriver(['--offline'], h.deps)).toBe(1);
     expect(h.transcript).toEqual(['bash e2e/scripts/build-kind-offline.sh']);
-    expect(h.logs.at(-1)).toMatch(/^the offline build failed: bash e2e\/scripts\/build-kind-offline\.sh failed \(exit code 1\):\n\[build-kind-images\] error: debootstrap failed$/);
+    expect(h.logs.at(-1)).toMatch(
+      /^the offline build failed: bash e2e\/scripts\/build-kind-offline\.sh failed \(exit code 1\):\n\[build-kind-images\] error: debootstrap failed$/,
+    );
   });
 
   it('stops between steps when interrupted, and still deletes the cluster', async () => {

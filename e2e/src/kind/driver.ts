@@ -51,7 +51,10 @@ export interface DriverDeps {
   useOfflineTools?: (build: OfflineBuild) => void;
 }
 
-const seconds = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s` : `${Math.round(ms / 1000)}s`);
+const seconds = (ms: number) =>
+  ms >= 60_000
+    ? `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`
+    : `${Math.round(ms / 1000)}s`;
 
 /** The last `missing prerequisite: …` line of the offline build, or its last line. */
 function offlineBuildProblem(stderr: string): string {
@@ -127,18 +130,36 @@ export async function runDriver(argv: readonly string[], deps: DriverDeps): Prom
   log(formatToolReport(checks));
 
   const connection: KubeConnection = { kubeconfig: deps.kubeconfigPath, context: KUBE_CONTEXT };
-  const reused = parseClusterList((await runChecked(runner, 'kind', kindArgs.getClusters())).stdout).includes(CLUSTER_NAME);
+  const reused = parseClusterList((await runChecked(runner, 'kind', kindArgs.getClusters())).stdout).includes(
+    CLUSTER_NAME,
+  );
   const nodeFacts: string[] = [];
   try {
     if (reused) log(`reusing kind cluster ${CLUSTER_NAME}`);
     else {
-      log(`creating kind cluster ${CLUSTER_NAME} from ${kindConfig}${nodeImage ? ` with node image ${nodeImage}` : ''}`);
+      log(
+        `creating kind cluster ${CLUSTER_NAME} from ${kindConfig}${nodeImage ? ` with node image ${nodeImage}` : ''}`,
+      );
       await timed('create cluster', () =>
-        runChecked(runner, 'kind', kindArgs.create({ name: CLUSTER_NAME, config: kindConfig, kubeconfig: deps.kubeconfigPath, nodeImage, wait: '180s' }), streamed),
+        runChecked(
+          runner,
+          'kind',
+          kindArgs.create({
+            name: CLUSTER_NAME,
+            config: kindConfig,
+            kubeconfig: deps.kubeconfigPath,
+            nodeImage,
+            wait: '180s',
+          }),
+          streamed,
+        ),
       );
     }
     // Always rewritten: a reused cluster may have another API server port than when it was created.
-    await deps.writeFile(deps.kubeconfigPath, (await runChecked(runner, 'kind', kindArgs.getKubeconfig(CLUSTER_NAME))).stdout);
+    await deps.writeFile(
+      deps.kubeconfigPath,
+      (await runChecked(runner, 'kind', kindArgs.getKubeconfig(CLUSTER_NAME))).stdout,
+    );
     const nodes = await runner('kubectl', kubectl.getNodes(connection));
     if (succeeded(nodes)) {
       try {
@@ -147,7 +168,7 @@ export async function runDriver(argv: readonly string[], deps: DriverDeps): Prom
         // Only informative: a parse problem must not stop the run.
       }
     }
-    nodeFacts.unshift(`node image: ${nodeImage ?? (reused ? 'the reused cluster\'s' : 'kind\'s default')}`);
+    nodeFacts.unshift(`node image: ${nodeImage ?? (reused ? "the reused cluster's" : "kind's default")}`);
     for (const line of nodeFacts) log(line);
 
     if (!args.skipBuild) {
@@ -167,7 +188,8 @@ export async function runDriver(argv: readonly string[], deps: DriverDeps): Prom
     await runChecked(runner, 'kubectl', kubectl.apply(connection, MANIFEST_DIR), streamed);
     if (reused && !args.skipBuild) {
       // Same tag, new image: the pods only pick it up when they are recreated.
-      for (const namespace of ['api', 'data-store']) await runChecked(runner, 'kubectl', kubectl.rolloutRestart(connection, namespace), streamed);
+      for (const namespace of ['api', 'data-store'])
+        await runChecked(runner, 'kubectl', kubectl.rolloutRestart(connection, namespace), streamed);
     }
 
     const expected = deployments(loadManifests()).map(objectKey);
@@ -176,7 +198,9 @@ export async function runDriver(argv: readonly string[], deps: DriverDeps): Prom
     try {
       await waitFor('the rollouts', {
         poll: async () => {
-          const list = JSON.parse((await runChecked(runner, 'kubectl', kubectl.getDeployments(connection))).stdout) as { items: DeploymentLike[] };
+          const list = JSON.parse((await runChecked(runner, 'kubectl', kubectl.getDeployments(connection))).stdout) as {
+            items: DeploymentLike[];
+          };
           return rolloutState(list, expected);
         },
         done: (state) => state.done,
@@ -199,7 +223,14 @@ export async function runDriver(argv: readonly string[], deps: DriverDeps): Prom
     return await timed('cases', () => deps.runSuite(args.vitestArgs, connection));
   } finally {
     await timed('clean-up', () => cleanUp());
-    deps.print(['', `pnpm e2e${args.offline ? ' --offline' : ''}:`, ...nodeFacts.map((line) => `  ${line}`), `  stages: ${stages.join(', ')}`].join('\n'));
+    deps.print(
+      [
+        '',
+        `pnpm e2e${args.offline ? ' --offline' : ''}:`,
+        ...nodeFacts.map((line) => `  ${line}`),
+        `  stages: ${stages.join(', ')}`,
+      ].join('\n'),
+    );
   }
 
   async function cleanUp(): Promise<void> {

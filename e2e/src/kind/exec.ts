@@ -43,7 +43,11 @@ export function describeFailure(result: RunResult, tailLines = 15): string {
 /** The real {@link Runner}: `spawn` without a shell, output collected as UTF-8. */
 export const run: Runner = (command, args, options = {}) =>
   new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -68,12 +72,26 @@ export const run: Runner = (command, args, options = {}) =>
     });
     child.once('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ command, args, code, signal, stdout, stderr, ...(error ? { error } : {}), ...(timedOut ? { timedOut } : {}) });
+      resolve({
+        command,
+        args,
+        code,
+        signal,
+        stdout,
+        stderr,
+        ...(error ? { error } : {}),
+        ...(timedOut ? { timedOut } : {}),
+      });
     });
   });
 
 /** Runs a command and throws {@link describeFailure} unless it succeeds. */
-export async function runChecked(runner: Runner, command: string, args: readonly string[], options?: RunOptions): Promise<RunResult> {
+export async function runChecked(
+  runner: Runner,
+  command: string,
+  args: readonly string[],
+  options?: RunOptions,
+): Promise<RunResult> {
   const result = await runner(command, args, options);
   if (!succeeded(result)) throw new Error(describeFailure(result));
   return result;

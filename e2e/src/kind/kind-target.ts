@@ -31,7 +31,9 @@ const live = (pod: V1Pod) => pod.status?.phase === 'Running' && !pod.metadata?.d
 
 /** Reads the `aud` claim of a JWT without verifying it. */
 function audiencesOf(token: string): string[] {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { aud?: string | string[] };
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+    aud?: string | string[];
+  };
   return [payload.aud ?? []].flat();
 }
 
@@ -83,7 +85,12 @@ export class KindTarget implements DemoTarget {
   }
 
   get storeUrls() {
-    return { local: this.#url('app'), tokenreview: this.#url('app-tokenreview'), variant1: this.#url('app-v1'), watch: this.#url('app-watch') };
+    return {
+      local: this.#url('app'),
+      tokenreview: this.#url('app-tokenreview'),
+      variant1: this.#url('app-v1'),
+      watch: this.#url('app-watch'),
+    };
   }
 
   /** The intruder workload's own API (it calls the data store with its projected `data-store` token). */
@@ -145,7 +152,10 @@ export class KindTarget implements DemoTarget {
       intervalMs: 250,
     });
     this.log(`deleted pod api/${name}`);
-    void this.#forwards.get('api')?.restart().catch((err: unknown) => this.log(`port-forward api: ${String(err)}`));
+    void this.#forwards
+      .get('api')
+      ?.restart()
+      .catch((err: unknown) => this.log(`port-forward api: ${String(err)}`));
   }
 
   /** Name of a running, not terminating pod matching `selector`, waiting up to a minute for one. */
@@ -162,7 +172,11 @@ export class KindTarget implements DemoTarget {
 
   /** Logs of every container matching `selector` (`kubectl logs --prefix`). */
   async logs(namespace: string, selector: string): Promise<string> {
-    return (await runChecked(this.runner, 'kubectl', kubectl.logs(this.connection, { namespace, selector }), { timeoutMs: 30_000 })).stdout;
+    return (
+      await runChecked(this.runner, 'kubectl', kubectl.logs(this.connection, { namespace, selector }), {
+        timeoutMs: 30_000,
+      })
+    ).stdout;
   }
 
   stop(): void {

@@ -53,15 +53,17 @@ runDriver(process.argv.slice(2), {
     process.env.PATH = [dirname(build.kind), dirname(build.kubectl), process.env.PATH].filter(Boolean).join(delimiter);
     process.env.DOCKER_BUILDKIT = '0';
   },
-}).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    log(err instanceof Error ? err.message : String(err));
-    process.exitCode = 1;
-  },
-).finally(() => {
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
-});
+})
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      log(err instanceof Error ? err.message : String(err));
+      process.exitCode = 1;
+    },
+  )
+  .finally(() => {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  });

@@ -13,7 +13,11 @@ export interface ForwardingLine {
 export function parseForwardingLine(line: string): ForwardingLine | undefined {
   const match = /^Forwarding from (\[[^\]]+\]|[^\s:]+):(\d+) -> (\d+)\s*$/.exec(line.trim());
   if (!match) return undefined;
-  return { address: (match[1] as string).replace(/^\[|\]$/g, ''), localPort: Number(match[2]), remotePort: Number(match[3]) };
+  return {
+    address: (match[1] as string).replace(/^\[|\]$/g, ''),
+    localPort: Number(match[2]),
+    remotePort: Number(match[3]),
+  };
 }
 
 /**
@@ -21,7 +25,9 @@ export function parseForwardingLine(line: string): ForwardingLine | undefined {
  * Connection-level errors (`Handling connection for`) are not.
  */
 export function isFatalForwardError(line: string): boolean {
-  return /lost connection to pod|unable to forward port because pod is not running|error upgrading connection|pods? "[^"]*" not found/i.test(line);
+  return /lost connection to pod|unable to forward port because pod is not running|error upgrading connection|pods? "[^"]*" not found/i.test(
+    line,
+  );
 }
 
 /** kubectl processes still running, killed if this process exits without stopping them. */
@@ -109,7 +115,12 @@ export class PortForward {
 
   #spawn(): Promise<void> {
     const o = this.options;
-    const args = kubectl.portForward(o.connection, { namespace: o.namespace, target: o.target, remotePort: o.remotePort, localPort: this.#localPort });
+    const args = kubectl.portForward(o.connection, {
+      namespace: o.namespace,
+      target: o.target,
+      remotePort: o.remotePort,
+      localPort: this.#localPort,
+    });
     const child = spawn(o.kubectl ?? 'kubectl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);
     this.#child = child;

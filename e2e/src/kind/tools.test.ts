@@ -49,7 +49,9 @@ describe('prerequisite check', () => {
   });
 
   it('names every missing tool with what to do, not only the first', async () => {
-    const checks = await checkTools(fakeRunner({ 'docker --version': ALL_PRESENT['docker --version']!, 'docker info': NO_ENGINE }));
+    const checks = await checkTools(
+      fakeRunner({ 'docker --version': ALL_PRESENT['docker --version']!, 'docker info': NO_ENGINE }),
+    );
     const report = formatToolReport(checks);
     expect(checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['kind', 'kubectl', 'docker engine']);
     expect(report).toContain('MISSING kind           not found on PATH');
@@ -61,15 +63,23 @@ describe('prerequisite check', () => {
   });
 
   it('does not ask the engine when the docker CLI itself is missing', async () => {
-    const runner = fakeRunner({ 'kind version': ALL_PRESENT['kind version']!, 'kubectl version': ALL_PRESENT['kubectl version']! });
+    const runner = fakeRunner({
+      'kind version': ALL_PRESENT['kind version']!,
+      'kubectl version': ALL_PRESENT['kubectl version']!,
+    });
     const checks = await checkTools(runner);
     expect(checks.map((c) => `${c.name}:${c.ok}`)).toEqual(['docker:false', 'kind:true', 'kubectl:true']);
     expect(runner.calls).not.toContain('docker info');
   });
 
   it('reports a tool that runs but fails, with its error', async () => {
-    const checks = await checkTools(fakeRunner({ ...ALL_PRESENT, 'kind version': { code: 1, stderr: 'kind: permission denied\n' } }));
-    expect(checks.find((c) => c.name === 'kind')).toMatchObject({ ok: false, detail: expect.stringContaining('kind version failed (exit code 1)') });
+    const checks = await checkTools(
+      fakeRunner({ ...ALL_PRESENT, 'kind version': { code: 1, stderr: 'kind: permission denied\n' } }),
+    );
+    expect(checks.find((c) => c.name === 'kind')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('kind version failed (exit code 1)'),
+    });
   });
 });
 
@@ -84,11 +94,16 @@ describe('container runtime detection', () => {
   });
 
   it('reports "no container runtime (docker CLI not found)" without docker', async () => {
-    expect(await detectContainerRuntime(fakeRunner({}))).toMatchObject({ available: false, reason: 'no container runtime (docker CLI not found)' });
+    expect(await detectContainerRuntime(fakeRunner({}))).toMatchObject({
+      available: false,
+      reason: 'no container runtime (docker CLI not found)',
+    });
   });
 
   it('reports a hung engine as not reachable', async () => {
-    const status = await detectContainerRuntime(fakeRunner({ 'docker info': { code: null, signal: 'SIGKILL', timedOut: true } }));
+    const status = await detectContainerRuntime(
+      fakeRunner({ 'docker info': { code: null, signal: 'SIGKILL', timedOut: true } }),
+    );
     expect(status).toMatchObject({ available: false, reason: 'no container runtime (docker engine not reachable)' });
   });
 
@@ -99,7 +114,9 @@ describe('container runtime detection', () => {
   it('on this machine: tells whether a runtime is here, quickly', async () => {
     const started = Date.now();
     const status = await detectContainerRuntime(run);
-    console.log(`container runtime here: ${status.available ? `docker engine ${status.version}` : `${status.reason}: ${status.detail}`}`);
+    console.log(
+      `container runtime here: ${status.available ? `docker engine ${status.version}` : `${status.reason}: ${status.detail}`}`,
+    );
     if (!status.available) expect(status.reason.startsWith(NO_CONTAINER_RUNTIME)).toBe(true);
     expect(Date.now() - started).toBeLessThan(20_000);
   });
@@ -110,11 +127,15 @@ describe('the kind suite run on its own', () => {
     const status = await detectContainerRuntime(run);
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
     delete env.KSA_KIND_KUBECONFIG;
-    const result = await run('pnpm', ['exec', 'vitest', 'run', '--config', KIND_VITEST_CONFIG, '--reporter', 'verbose'], {
-      cwd: REPO_ROOT,
-      env,
-      timeoutMs: 90_000,
-    });
+    const result = await run(
+      'pnpm',
+      ['exec', 'vitest', 'run', '--config', KIND_VITEST_CONFIG, '--reporter', 'verbose'],
+      {
+        cwd: REPO_ROOT,
+        env,
+        timeoutMs: 90_000,
+      },
+    );
     // eslint-disable-next-line no-control-regex
     const output = (result.stdout + result.stderr).replace(/\x1b\[[0-9;]*m/g, '');
     expect(result.code, output).toBe(0);

@@ -14,10 +14,12 @@ export interface ToolCheck {
 }
 
 const HINTS: Record<ToolCheck['name'], string> = {
-  docker: 'install the Docker CLI and an engine (Docker Engine, Docker Desktop, or any engine the docker CLI reaches via DOCKER_HOST)',
+  docker:
+    'install the Docker CLI and an engine (Docker Engine, Docker Desktop, or any engine the docker CLI reaches via DOCKER_HOST)',
   kind: 'install kind v0.20 or later (for example `go install sigs.k8s.io/kind@latest`) and put it on PATH',
   kubectl: 'install kubectl (within one minor version of the kind node image) and put it on PATH',
-  'docker engine': 'start the Docker daemon (or Docker Desktop), or point DOCKER_HOST at a running engine: `docker info` must succeed',
+  'docker engine':
+    'start the Docker daemon (or Docker Desktop), or point DOCKER_HOST at a running engine: `docker info` must succeed',
 };
 
 const firstLine = (text: string) => text.trim().split('\n')[0]?.trim() ?? '';
@@ -27,7 +29,12 @@ export async function checkTools(runner: Runner, timeoutMs = 20_000): Promise<To
   const probe = async (name: ToolCheck['name'], command: string, args: string[]): Promise<ToolCheck> => {
     const result = await runner(command, args, { timeoutMs });
     if (succeeded(result)) return { name, ok: true, detail: firstLine(result.stdout) || firstLine(result.stderr) };
-    return { name, ok: false, detail: result.error?.code === 'ENOENT' ? 'not found on PATH' : firstLine(describeFailure(result, 1)), hint: HINTS[name] };
+    return {
+      name,
+      ok: false,
+      detail: result.error?.code === 'ENOENT' ? 'not found on PATH' : firstLine(describeFailure(result, 1)),
+      hint: HINTS[name],
+    };
   };
   const [docker, kind, kubectl] = await Promise.all([
     probe('docker', 'docker', ['--version']),
@@ -86,7 +93,11 @@ export type RuntimeStatus = { available: true; version: string } | { available: 
 async function runtimeFromDockerInfo(runner: Runner, timeoutMs: number): Promise<RuntimeStatus> {
   const result = await runner('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs });
   if (result.error?.code === 'ENOENT') {
-    return { available: false, reason: `${NO_CONTAINER_RUNTIME} (docker CLI not found)`, detail: 'docker: not found on PATH' };
+    return {
+      available: false,
+      reason: `${NO_CONTAINER_RUNTIME} (docker CLI not found)`,
+      detail: 'docker: not found on PATH',
+    };
   }
   const version = result.stdout.trim();
   // With no engine, `docker info` exits 1 (newer clients print the client part and the error on stderr).

@@ -94,7 +94,10 @@ const READY = { observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyRep
 
 describe('rolloutState', () => {
   it('is done when every expected deployment is observed, updated and available', () => {
-    const state = rolloutState({ items: [deployment('api/api', READY), deployment('data-store/app', READY)] }, ['api/api', 'data-store/app']);
+    const state = rolloutState({ items: [deployment('api/api', READY), deployment('data-store/app', READY)] }, [
+      'api/api',
+      'data-store/app',
+    ]);
     expect(state).toEqual({ done: true, pending: [], failed: [] });
   });
 
@@ -104,8 +107,18 @@ describe('rolloutState', () => {
         items: [
           deployment('api/api', { ...READY, observedGeneration: 1 }, 2),
           deployment('api/api-v1', { observedGeneration: 1, replicas: 1, updatedReplicas: 0 }),
-          deployment('data-store/app', { observedGeneration: 1, replicas: 2, updatedReplicas: 1, availableReplicas: 1 }),
-          deployment('data-store/app-v1', { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 0 }),
+          deployment('data-store/app', {
+            observedGeneration: 1,
+            replicas: 2,
+            updatedReplicas: 1,
+            availableReplicas: 1,
+          }),
+          deployment('data-store/app-v1', {
+            observedGeneration: 1,
+            replicas: 1,
+            updatedReplicas: 1,
+            availableReplicas: 0,
+          }),
         ],
       },
       ['api/api', 'api/api-v1', 'data-store/app', 'data-store/app-v1', 'api/intruder'],
@@ -126,8 +139,17 @@ describe('rolloutState', () => {
       replicas: 1,
       updatedReplicas: 1,
       availableReplicas: 0,
-      conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "api-6d4" has timed out progressing.' }],
+      conditions: [
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: 'ReplicaSet "api-6d4" has timed out progressing.',
+        },
+      ],
     });
-    expect(rolloutState({ items: [stalled] }, ['api/api']).failed).toEqual(['api/api: ReplicaSet "api-6d4" has timed out progressing.']);
+    expect(rolloutState({ items: [stalled] }, ['api/api']).failed).toEqual([
+      'api/api: ReplicaSet "api-6d4" has timed out progressing.',
+    ]);
   });
 });

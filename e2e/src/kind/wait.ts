@@ -43,7 +43,8 @@ export async function waitFor<T>(what: string, options: WaitOptions<T>): Promise
     if (description !== last) options.onProgress?.(description);
     last = description;
     const remaining = deadline - now();
-    if (remaining <= 0) throw new Error(`timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${what}: ${last}`);
+    if (remaining <= 0)
+      throw new Error(`timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${what}: ${last}`);
     await pause(Math.min(interval, remaining));
   }
 }
@@ -91,10 +92,14 @@ export function rolloutState(list: { items?: DeploymentLike[] }, expected: reado
     const s = d.status ?? {};
     const stalled = s.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded');
     if (stalled) failed.push(`${name}: ${stalled.message ?? 'progress deadline exceeded'}`);
-    if ((s.observedGeneration ?? 0) < (d.metadata?.generation ?? 1)) pending.push(`${name}: waiting for the controller to observe the new spec`);
-    else if ((s.updatedReplicas ?? 0) < want) pending.push(`${name}: ${s.updatedReplicas ?? 0} of ${want} replicas updated`);
-    else if ((s.replicas ?? 0) > (s.updatedReplicas ?? 0)) pending.push(`${name}: ${(s.replicas ?? 0) - (s.updatedReplicas ?? 0)} old replicas pending termination`);
-    else if ((s.availableReplicas ?? 0) < want) pending.push(`${name}: ${s.availableReplicas ?? 0} of ${want} updated replicas available`);
+    if ((s.observedGeneration ?? 0) < (d.metadata?.generation ?? 1))
+      pending.push(`${name}: waiting for the controller to observe the new spec`);
+    else if ((s.updatedReplicas ?? 0) < want)
+      pending.push(`${name}: ${s.updatedReplicas ?? 0} of ${want} replicas updated`);
+    else if ((s.replicas ?? 0) > (s.updatedReplicas ?? 0))
+      pending.push(`${name}: ${(s.replicas ?? 0) - (s.updatedReplicas ?? 0)} old replicas pending termination`);
+    else if ((s.availableReplicas ?? 0) < want)
+      pending.push(`${name}: ${s.availableReplicas ?? 0} of ${want} updated replicas available`);
   }
   return { done: pending.length === 0 && failed.length === 0, pending, failed };
 }

@@ -90,7 +90,11 @@ export class LocalDeployment implements DemoTarget {
 
   async requestToken(params: Parameters<DemoTarget['requestToken']>[0]): Promise<string> {
     const pod = params.boundPod
-      ? { name: params.boundPod, uid: (await this.client.core.readNamespacedPod({ namespace: params.namespace, name: params.boundPod })).metadata?.uid as string }
+      ? {
+          name: params.boundPod,
+          uid: (await this.client.core.readNamespacedPod({ namespace: params.namespace, name: params.boundPod }))
+            .metadata?.uid as string,
+        }
       : undefined;
     const { token } = await this.client.requestToken({ ...params, pod });
     return token;
@@ -165,7 +169,13 @@ export class LocalDeployment implements DemoTarget {
     });
   }
 
-  private async startApi(name: string, volume: string, file: string, audiences: string[], storeUrl: string): Promise<void> {
+  private async startApi(
+    name: string,
+    volume: string,
+    file: string,
+    audiences: string[],
+    storeUrl: string,
+  ): Promise<void> {
     const token = await this.createPod('api', name, 'api', join(this.dir, 'api', name, volume), file, audiences);
     await this.startService(name, API_MAIN, { TOKEN_FILE: token.path, DATA_STORE_CONNSTRING: storeUrl });
   }

@@ -36,7 +36,12 @@ export class ServiceProcess {
     const lines: string[] = [];
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`${options.name} did not start within ${options.startTimeoutMs ?? 15_000} ms:\n${lines.slice(-20).join('\n')}`)),
+        () =>
+          reject(
+            new Error(
+              `${options.name} did not start within ${options.startTimeoutMs ?? 15_000} ms:\n${lines.slice(-20).join('\n')}`,
+            ),
+          ),
         options.startTimeoutMs ?? 15_000,
       );
       const onLine = (line: string) => {

@@ -117,7 +117,10 @@ describe('@kubernetes/client-node is loaded only where an API server is configur
 
   it('a kubeconfig that cannot be loaded still fails at start-up with a ConfigError naming the variable', async () => {
     const explicit = await service({ K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_KUBECONFIG: brokenKubeconfig });
-    expect(explicit.printed).toMatchObject({ configError: 'K8S_AUTH_KUBECONFIG', message: expect.stringContaining(brokenKubeconfig) });
+    expect(explicit.printed).toMatchObject({
+      configError: 'K8S_AUTH_KUBECONFIG',
+      message: expect.stringContaining(brokenKubeconfig),
+    });
     const found = await service({ KUBECONFIG: brokenKubeconfig });
     expect(found.printed).toMatchObject({ configError: 'KUBECONFIG' });
   });

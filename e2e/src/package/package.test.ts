@@ -23,7 +23,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ksa-pack-'));
   const { stdout } = await run('pnpm', ['pack', '--pack-destination', dir], { cwd: PACKAGE });
   const tarball = stdout.trim().split('\n').pop() as string;
-  files = (await run('tar', ['-tzf', tarball])).stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
+  files = (await run('tar', ['-tzf', tarball])).stdout
+    .trim()
+    .split('\n')
+    .map((f) => f.replace(/^package\//, ''));
   consumer = join(dir, 'consumer');
   const installed = join(consumer, 'node_modules/@kube-service-auth/verifier');
   await mkdir(installed, { recursive: true });
@@ -37,7 +40,17 @@ beforeAll(async () => {
   await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await writeFile(
     join(consumer, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { module: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, include: ['*.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'NodeNext',
+        target: 'ES2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      include: ['*.ts'],
+    }),
   );
 }, 120_000);
 
@@ -47,8 +60,21 @@ afterAll(async () => {
 
 describe('the packed tarball', () => {
   it('holds the built library, its README and LICENSE, and nothing else', () => {
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/express.js', 'dist/fastify.js', 'dist/grpc.js']));
-    const unexpected = files.filter((f) => !['package.json', 'README.md', 'LICENSE'].includes(f) && !/^dist\/[\w-]+\.(js|d\.ts)$/.test(f));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'LICENSE',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/express.js',
+        'dist/fastify.js',
+        'dist/grpc.js',
+      ]),
+    );
+    const unexpected = files.filter(
+      (f) => !['package.json', 'README.md', 'LICENSE'].includes(f) && !/^dist\/[\w-]+\.(js|d\.ts)$/.test(f),
+    );
     expect(unexpected).toEqual([]);
   });
 
@@ -58,13 +84,18 @@ describe('the packed tarball', () => {
 
   it('has no sourceMappingURL pointing at sources it does not ship', async () => {
     const dist = join(consumer, 'node_modules/@kube-service-auth/verifier/dist');
-    for (const file of await readdir(dist)) expect(await readFile(join(dist, file), 'utf8'), file).not.toContain('sourceMappingURL');
+    for (const file of await readdir(dist))
+      expect(await readFile(join(dist, file), 'utf8'), file).not.toContain('sourceMappingURL');
   });
 
   it('names an Apache-2.0 LICENSE, as package.json says', async () => {
     const installed = join(consumer, 'node_modules/@kube-service-auth/verifier');
-    expect(JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'))).toMatchObject({ license: 'Apache-2.0' });
-    expect(await readFile(join(installed, 'LICENSE'), 'utf8')).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004/);
+    expect(JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'))).toMatchObject({
+      license: 'Apache-2.0',
+    });
+    expect(await readFile(join(installed, 'LICENSE'), 'utf8')).toMatch(
+      /^\s*Apache License\s+Version 2\.0, January 2004/,
+    );
   });
 });
 
@@ -77,7 +108,9 @@ describe('a consumer with the tarball and its runtime dependencies only', () => 
     );
     // Errors in our declarations or in the consumer's code. @kubernetes/client-node 1.4's own declarations need @types/ws,
     // which it does not depend on: a strict consumer of client-node sees that with or without this package.
-    const ours = output.split('\n').filter((line) => line.includes('@kube-service-auth/verifier/') || line.startsWith('consumer.ts'));
+    const ours = output
+      .split('\n')
+      .filter((line) => line.includes('@kube-service-auth/verifier/') || line.startsWith('consumer.ts'));
     return { ok: ours.length === 0, output: ours.join('\n') };
   };
 
@@ -94,16 +127,23 @@ export const configured = createAuthenticate(auth.adapterOptions());
   });
 
   it('cannot type-check the express entry without express types (the check can fail)', async () => {
-    const result = await typecheck(`import { kubeAuth } from '@kube-service-auth/verifier/express';\nexport const m = kubeAuth;\n`);
+    const result = await typecheck(
+      `import { kubeAuth } from '@kube-service-auth/verifier/express';\nexport const m = kubeAuth;\n`,
+    );
     expect(result.ok).toBe(false);
     expect(result.output).toContain("Cannot find module 'express'");
   });
 
   it('imports the root entry at run time without express, fastify or grpc-js installed', async () => {
-    const script = "const m = await import('@kube-service-auth/verifier'); console.log(typeof m.createAuthenticate, typeof m.kubeAuthFromEnv);";
+    const script =
+      "const m = await import('@kube-service-auth/verifier'); console.log(typeof m.createAuthenticate, typeof m.kubeAuthFromEnv);";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: consumer });
     expect(stdout.trim()).toBe('function function');
     // The gRPC entry needs its peer, which is not installed here.
-    await expect(run(process.execPath, ['--input-type=module', '-e', "await import('@kube-service-auth/verifier/grpc')"], { cwd: consumer })).rejects.toThrow(/@grpc\/grpc-js/);
+    await expect(
+      run(process.execPath, ['--input-type=module', '-e', "await import('@kube-service-auth/verifier/grpc')"], {
+        cwd: consumer,
+      }),
+    ).rejects.toThrow(/@grpc\/grpc-js/);
   });
 });

@@ -23,7 +23,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ksa-pack-testing-'));
   const { stdout } = await run('pnpm', ['pack', '--pack-destination', dir], { cwd: PACKAGE });
   const tarball = stdout.trim().split('\n').pop() as string;
-  files = (await run('tar', ['-tzf', tarball])).stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
+  files = (await run('tar', ['-tzf', tarball])).stdout
+    .trim()
+    .split('\n')
+    .map((f) => f.replace(/^package\//, ''));
   consumer = join(dir, 'consumer');
   const installed = join(consumer, 'node_modules/@kube-service-auth/testing');
   await mkdir(installed, { recursive: true });
@@ -36,7 +39,17 @@ beforeAll(async () => {
   await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await writeFile(
     join(consumer, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { module: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, include: ['*.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'NodeNext',
+        target: 'ES2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      include: ['*.ts'],
+    }),
   );
 }, 120_000);
 
@@ -47,10 +60,20 @@ afterAll(async () => {
 describe('the packed testing kit', () => {
   it('holds the built kit, the build script, its README and LICENSE, and nothing else', () => {
     expect(files).toEqual(
-      expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/global-setup.js', 'scripts/build-control-plane.sh']),
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'LICENSE',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/global-setup.js',
+        'scripts/build-control-plane.sh',
+      ]),
     );
     const unexpected = files.filter(
-      (f) => !['package.json', 'README.md', 'LICENSE', 'scripts/build-control-plane.sh'].includes(f) && !/^dist\/[\w-]+\.(js|d\.ts)$/.test(f),
+      (f) =>
+        !['package.json', 'README.md', 'LICENSE', 'scripts/build-control-plane.sh'].includes(f) &&
+        !/^dist\/[\w-]+\.(js|d\.ts)$/.test(f),
     );
     expect(unexpected).toEqual([]);
   });
@@ -75,7 +98,11 @@ export const globalSetup = setup;
       (err: { stdout: string }) => err.stdout,
     );
     // client-node 1.4's own declarations need @types/ws, which it does not depend on: not ours to fix.
-    expect(output.split('\n').filter((line) => line.includes('@kube-service-auth/testing/') || line.startsWith('consumer.ts'))).toEqual([]);
+    expect(
+      output
+        .split('\n')
+        .filter((line) => line.includes('@kube-service-auth/testing/') || line.startsWith('consumer.ts')),
+    ).toEqual([]);
     const script =
       "const kit = await import('@kube-service-auth/testing'); const gs = await import('@kube-service-auth/testing/global-setup'); console.log(typeof kit.ControlPlane.start, typeof gs.setup, kit.BUILD_SCRIPT.endsWith('node_modules/@kube-service-auth/testing/scripts/build-control-plane.sh'));";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: consumer });

@@ -1,5 +1,10 @@
 /** Polls `probe` every `intervalMs` until it returns a value that `done` accepts, or `timeoutMs` passes. */
-export async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, intervalMs = 250): Promise<{ value: T; history: T[] }> {
+export async function pollUntil<T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<{ value: T; history: T[] }> {
   const deadline = Date.now() + timeoutMs;
   const history: T[] = [];
   for (;;) {
@@ -15,7 +20,11 @@ export async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => 
  * (a port-forward that is moving to a replacement pod refuses connections for a moment); if it still throws at the
  * deadline, that error is thrown.
  */
-export async function eventually(probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 1000): Promise<boolean> {
+export async function eventually(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 1000,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let failure: { error: unknown } | undefined;

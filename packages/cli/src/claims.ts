@@ -9,7 +9,9 @@ export function decodeUnverified(token: string): UnverifiedToken | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   try {
-    const [header, payload] = parts.slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as unknown);
+    const [header, payload] = parts
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as unknown);
     if (!isObject(header) || !isObject(payload)) return undefined;
     return { header, payload };
   } catch {
@@ -36,12 +38,21 @@ export function time(payload: Record<string, unknown>, claim: 'exp' | 'iat' | 'n
 export function relative(at: number, now: number): string {
   const seconds = Math.round((at - now) / 1000);
   const abs = Math.abs(seconds);
-  const span = abs < 120 ? `${abs} s` : abs < 7200 ? `${Math.round(abs / 60)} min` : abs < 172_800 ? `${Math.round(abs / 3600)} h` : `${Math.round(abs / 86_400)} d`;
+  const span =
+    abs < 120
+      ? `${abs} s`
+      : abs < 7200
+        ? `${Math.round(abs / 60)} min`
+        : abs < 172_800
+          ? `${Math.round(abs / 3600)} h`
+          : `${Math.round(abs / 86_400)} d`;
   return seconds >= 0 ? `in ${span}` : `${span} ago`;
 }
 
 /** The `kubernetes.io` bindings: namespace, ServiceAccount, pod, node, secret. */
-export function bindings(payload: Record<string, unknown>): Record<string, { name?: unknown; uid?: unknown } | string | undefined> {
+export function bindings(
+  payload: Record<string, unknown>,
+): Record<string, { name?: unknown; uid?: unknown } | string | undefined> {
   const k8s = payload['kubernetes.io'];
   if (!isObject(k8s)) return {};
   const ref = (v: unknown) => (isObject(v) ? { name: v.name, uid: v.uid } : undefined);

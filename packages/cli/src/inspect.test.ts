@@ -18,7 +18,12 @@ describe('inspect', () => {
         exp: s + 540,
         iss: 'https://kubernetes.default.svc.cluster.local',
         sub: 'system:serviceaccount:api:api',
-        'kubernetes.io': { namespace: 'api', serviceaccount: { name: 'api', uid: 'sa-uid' }, pod: { name: 'api-7f', uid: 'pod-uid' }, node: { name: 'n1', uid: 'node-uid' } },
+        'kubernetes.io': {
+          namespace: 'api',
+          serviceaccount: { name: 'api', uid: 'sa-uid' },
+          pod: { name: 'api-7f', uid: 'pod-uid' },
+          node: { name: 'n1', uid: 'node-uid' },
+        },
       }),
       NOW,
     );
@@ -35,11 +40,25 @@ describe('inspect', () => {
   });
 
   it('warns about an expired token, a missing exp, an API-server audience and a missing pod binding', () => {
-    const expired = inspect(token({ aud: ['data-store'], exp: s - 300, 'kubernetes.io': { serviceaccount: { name: 'a' }, pod: { name: 'p' } } }), NOW);
+    const expired = inspect(
+      token({
+        aud: ['data-store'],
+        exp: s - 300,
+        'kubernetes.io': { serviceaccount: { name: 'a' }, pod: { name: 'p' } },
+      }),
+      NOW,
+    );
     expect(expired.warnings).toEqual(['EXPIRED 5 min ago: refused as token_expired (beyond the leeway)']);
     const legacy = inspect(token({ iss: 'kubernetes/serviceaccount', sub: 'system:serviceaccount:api:api' }), NOW);
     expect(legacy.warnings.join('\n')).toMatch(/no audience[\s\S]*no exp[\s\S]*no kubernetes.io claims/);
-    const api = inspect(token({ aud: ['https://kubernetes.default.svc.cluster.local'], exp: s + 60, 'kubernetes.io': { serviceaccount: { name: 'a' } } }), NOW);
+    const api = inspect(
+      token({
+        aud: ['https://kubernetes.default.svc.cluster.local'],
+        exp: s + 60,
+        'kubernetes.io': { serviceaccount: { name: 'a' } },
+      }),
+      NOW,
+    );
     expect(api.warnings.join('\n')).toMatch(/is the API server's[\s\S]*not bound to a pod/);
   });
 
@@ -51,7 +70,8 @@ describe('inspect', () => {
 
 describe('readToken', () => {
   const tty = Object.assign(Readable.from([]), { isTTY: true }) as unknown as NodeJS.ReadStream;
-  const piped = (text: string) => Object.assign(Readable.from([Buffer.from(text)]), { isTTY: false }) as unknown as NodeJS.ReadStream;
+  const piped = (text: string) =>
+    Object.assign(Readable.from([Buffer.from(text)]), { isTTY: false }) as unknown as NodeJS.ReadStream;
 
   it('takes the argument, or standard input when piped or "-", and drops a Bearer prefix', async () => {
     expect(await readToken('a.b.c', undefined, tty)).toBe('a.b.c');

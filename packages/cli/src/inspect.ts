@@ -29,7 +29,9 @@ export function inspect(token: string, now: number = Date.now()): Inspection {
   facts.push(['audience', aud.length > 0 ? aud.join(', ') : '(none)']);
   if (aud.length === 0) warnings.push('no audience: every service that checks aud refuses it');
   else if (aud.some((a) => /kubernetes\.default\.svc|^https:\/\//.test(a))) {
-    warnings.push(`audience ${aud.join(', ')} is the API server's: a service must not accept it (request a token for the service's own audience)`);
+    warnings.push(
+      `audience ${aud.join(', ')} is the API server's: a service must not accept it (request a token for the service's own audience)`,
+    );
   }
   const iat = time(payload, 'iat');
   const nbf = time(payload, 'nbf');
@@ -37,12 +39,16 @@ export function inspect(token: string, now: number = Date.now()): Inspection {
   if (iat !== undefined) facts.push(['issued', at(iat)]);
   if (nbf !== undefined) facts.push(['not before', at(nbf)]);
   if (exp !== undefined) {
-    facts.push(['expires', `${at(exp)}${iat !== undefined ? `, lifetime ${Math.round((exp - iat) / 60_000)} min` : ''}`]);
+    facts.push([
+      'expires',
+      `${at(exp)}${iat !== undefined ? `, lifetime ${Math.round((exp - iat) / 60_000)} min` : ''}`,
+    ]);
     if (exp <= now) warnings.push(`EXPIRED ${relative(exp, now)}: refused as token_expired (beyond the leeway)`);
   } else {
     warnings.push('no exp: a legacy Secret-based token, which never expires; services that verify locally refuse it');
   }
-  if (nbf !== undefined && nbf > now) warnings.push(`not valid yet (nbf ${relative(nbf, now)}): refused as token_not_yet_valid beyond the leeway`);
+  if (nbf !== undefined && nbf > now)
+    warnings.push(`not valid yet (nbf ${relative(nbf, now)}): refused as token_not_yet_valid beyond the leeway`);
 
   const b = bindings(payload);
   const ref = (v: unknown) => {

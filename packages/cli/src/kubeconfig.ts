@@ -9,10 +9,12 @@ export function loadKubeConfig(path: string | undefined, context: string | undef
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   if (context) {
-    if (!kc.getContexts().some((c) => c.name === context)) throw new UsageError(`context "${context}" is not in the kubeconfig`);
+    if (!kc.getContexts().some((c) => c.name === context))
+      throw new UsageError(`context "${context}" is not in the kubeconfig`);
     kc.setCurrentContext(context);
   }
-  if (!kc.getCurrentCluster()) throw new UsageError('the kubeconfig has no current cluster (give --context or --kubeconfig)');
+  if (!kc.getCurrentCluster())
+    throw new UsageError('the kubeconfig has no current cluster (give --context or --kubeconfig)');
   return kc;
 }
 
@@ -48,8 +50,12 @@ export function kubeconfigFetch(kc: KubeConfig): FetchLike {
 
 /** The issuer the API server announces in its discovery document. */
 export async function discoverIssuer(fetch: FetchLike, server: string): Promise<string> {
-  const res = await fetch(`${server}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(10_000) });
-  if (res.status !== 200) throw new Error(`cannot read ${server}/.well-known/openid-configuration: HTTP ${res.status} (give --issuer)`);
+  const res = await fetch(`${server}/.well-known/openid-configuration`, {
+    headers: { accept: 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (res.status !== 200)
+    throw new Error(`cannot read ${server}/.well-known/openid-configuration: HTTP ${res.status} (give --issuer)`);
   const issuer = (JSON.parse(await res.text()) as { issuer?: unknown }).issuer;
   if (typeof issuer !== 'string') throw new Error('the discovery document names no issuer (give --issuer)');
   return issuer;

@@ -21,14 +21,21 @@ const program = new Command('kube-service-auth')
 
 program
   .command('verify')
-  .description('verify a token (argument, --file, or standard input) and print the caller as JSON, or why it is refused')
+  .description(
+    'verify a token (argument, --file, or standard input) and print the caller as JSON, or why it is refused',
+  )
   .argument('[token]', 'the token ("-" or nothing to read standard input)')
   .option('-f, --file <path>', 'read the token from a file (e.g. a projected token)')
-  .addOption(new Option('--mode <mode>', 'local (JWKS) or tokenreview [K8S_AUTH_MODE]').choices(['local', 'tokenreview']))
+  .addOption(
+    new Option('--mode <mode>', 'local (JWKS) or tokenreview [K8S_AUTH_MODE]').choices(['local', 'tokenreview']),
+  )
   .option('--audience <list>', 'audiences the token must be for, comma-separated [K8S_AUTH_AUDIENCE]')
   .option('--issuer <list>', 'accepted issuers [K8S_AUTH_ISSUER; default: discovered from the cluster]')
   .option('--jwks-uri <list>', 'key set URL per issuer [K8S_AUTH_JWKS_URI; default: <server>/openid/v1/jwks]')
-  .option('--allow <list>', 'allowed identities, e.g. api:api or system:serviceaccount:api:api [K8S_AUTH_ALLOWED_IDENTITIES; default: any]')
+  .option(
+    '--allow <list>',
+    'allowed identities, e.g. api:api or system:serviceaccount:api:api [K8S_AUTH_ALLOWED_IDENTITIES; default: any]',
+  )
   .option('--allow-group <list>', 'allowed groups [K8S_AUTH_ALLOWED_GROUPS]')
   .option('--require-pod-binding', 'refuse tokens not bound to a pod [K8S_AUTH_REQUIRE_POD_BINDING]')
   .option('--leeway <seconds>', 'clock leeway [K8S_AUTH_LEEWAY_SECONDS]')
@@ -46,12 +53,21 @@ program
     const result = await verifyToken(token, options);
     const auth = result.authentication;
     if (auth.ok) {
-      process.stdout.write(`${JSON.stringify({ allowed: true, identity: auth.identity, decision: auth.decision }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ allowed: true, identity: auth.identity, decision: auth.decision }, null, 2)}\n`,
+      );
       process.exitCode = EXIT.ok;
       return;
     }
     if (options.json) {
-      const body = { allowed: false, reason: auth.reason, kind: auth.kind, message: auth.error.message, http: auth.http.status, grpc: auth.grpc.name };
+      const body = {
+        allowed: false,
+        reason: auth.reason,
+        kind: auth.kind,
+        message: auth.error.message,
+        http: auth.http.status,
+        grpc: auth.grpc.name,
+      };
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     } else {
       process.stdout.write(`${explain(result, token).join('\n')}\n`);

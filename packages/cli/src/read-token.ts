@@ -1,15 +1,19 @@
 import { readFile } from 'node:fs/promises';
 
 /** Where the token comes from: the argument, `--file`, or standard input (`-`, or no argument with piped input). */
-export async function readToken(argument: string | undefined, file: string | undefined, stdin: NodeJS.ReadStream = process.stdin): Promise<string> {
-  if (argument !== undefined && file !== undefined) throw new UsageError('give the token as an argument or with --file, not both');
+export async function readToken(
+  argument: string | undefined,
+  file: string | undefined,
+  stdin: NodeJS.ReadStream = process.stdin,
+): Promise<string> {
+  if (argument !== undefined && file !== undefined)
+    throw new UsageError('give the token as an argument or with --file, not both');
   let text: string;
   if (file !== undefined) {
     text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new UsageError(`cannot read the token file ${file}: ${err.code ?? err.message}`);
     });
-  }
-  else if (argument !== undefined && argument !== '-') text = argument;
+  } else if (argument !== undefined && argument !== '-') text = argument;
   else if (argument === '-' || !stdin.isTTY) text = await readStream(stdin);
   else throw new UsageError('no token: give it as an argument, with --file <path>, or on standard input');
   // What an operator pastes is often a whole header value.

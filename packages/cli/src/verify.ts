@@ -41,7 +41,11 @@ export interface VerifyResult {
  * the kubeconfig's current context, as kubectl would: the issuer is discovered there unless given, and the key set is
  * read from the API server itself (`/openid/v1/jwks`), since the issuer's in-cluster name rarely resolves outside.
  */
-export async function verifyToken(token: string, flags: VerifyFlags, baseEnv: Record<string, string | undefined> = process.env): Promise<VerifyResult> {
+export async function verifyToken(
+  token: string,
+  flags: VerifyFlags,
+  baseEnv: Record<string, string | undefined> = process.env,
+): Promise<VerifyResult> {
   const env: Record<string, string | undefined> = { ...baseEnv };
   const set = (name: string, value: string | undefined) => {
     if (value !== undefined) env[name] = value;
@@ -56,9 +60,14 @@ export async function verifyToken(token: string, flags: VerifyFlags, baseEnv: Re
   if (flags.requirePodBinding) env.K8S_AUTH_REQUIRE_POD_BINDING = 'true';
   set('K8S_AUTH_KUBECONFIG', flags.kubeconfig);
   // Without an allow-list the question is only "is this token authentic?": any ServiceAccount passes the policy.
-  if (!env.K8S_AUTH_ALLOWED_IDENTITIES?.trim() && !env.K8S_AUTH_ALLOWED_GROUPS?.trim()) env.K8S_AUTH_ALLOWED_IDENTITIES = '*';
+  if (!env.K8S_AUTH_ALLOWED_IDENTITIES?.trim() && !env.K8S_AUTH_ALLOWED_GROUPS?.trim())
+    env.K8S_AUTH_ALLOWED_IDENTITIES = '*';
 
-  const inCluster = flags.kubeconfig === undefined && flags.context === undefined && !env.K8S_AUTH_KUBECONFIG && existsSync(env.K8S_AUTH_TOKEN_FILE ?? IN_CLUSTER_TOKEN);
+  const inCluster =
+    flags.kubeconfig === undefined &&
+    flags.context === undefined &&
+    !env.K8S_AUTH_KUBECONFIG &&
+    existsSync(env.K8S_AUTH_TOKEN_FILE ?? IN_CLUSTER_TOKEN);
   const deps: KubeAuthDependencies = {};
   let via = 'the pod’s ServiceAccount token and CA';
   if (!inCluster) {
@@ -116,12 +125,17 @@ export function explain(result: VerifyResult, token: string, now: number = Date.
       break;
     case 'token_expired': {
       const exp = claims && time(claims, 'exp');
-      if (exp !== undefined) said('expired:', `${new Date(exp).toISOString()} (${relative(exp, now)}; leeway ${config.leewaySeconds} s)`);
+      if (exp !== undefined)
+        said('expired:', `${new Date(exp).toISOString()} (${relative(exp, now)}; leeway ${config.leewaySeconds} s)`);
       break;
     }
     case 'token_not_yet_valid': {
       const from = claims && (time(claims, 'nbf') ?? time(claims, 'iat'));
-      if (from) said('valid from:', `${new Date(from).toISOString()} (${relative(from, now)}; leeway ${config.leewaySeconds} s)`);
+      if (from)
+        said(
+          'valid from:',
+          `${new Date(from).toISOString()} (${relative(from, now)}; leeway ${config.leewaySeconds} s)`,
+        );
       break;
     }
     case 'identity_not_allowed':

@@ -22,7 +22,10 @@ beforeAll(async () => {
   app.get('/', (req, res) => {
     seen.push(req.header('x-client-id'));
     if (!req.header('x-client-id')) res.status(401).send('X-Client-Id not supplied');
-    else res.status(req.header('x-client-id') === 'good.token.sig' ? 200 : 403).send(req.header('x-client-id') === 'good.token.sig' ? 'Hello' : 'Invalid token');
+    else
+      res
+        .status(req.header('x-client-id') === 'good.token.sig' ? 200 : 403)
+        .send(req.header('x-client-id') === 'good.token.sig' ? 'Hello' : 'Invalid token');
   });
   store = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => store.once('listening', resolve));
@@ -36,7 +39,11 @@ afterAll(async () => {
 
 function api(tokenFile: string, dataStoreUrl = storeUrl) {
   const reads: string[] = [];
-  const tokenSource = new FileTokenSource({ path: tokenFile, reread: 'always', onRead: ({ path }) => reads.push(path) });
+  const tokenSource = new FileTokenSource({
+    path: tokenFile,
+    reread: 'always',
+    onRead: ({ path }) => reads.push(path),
+  });
   return { app: createApiApp({ tokenSource, dataStoreUrl, logger: pino({ level: 'silent' }) }), reads };
 }
 

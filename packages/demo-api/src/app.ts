@@ -43,7 +43,10 @@ export function createApiApp(options: ApiAppOptions): Express {
         signal: AbortSignal.timeout(timeoutMs),
       });
       const body = await response.text();
-      res.status(response.status).type(response.headers.get('content-type') ?? 'text/plain').send(body);
+      res
+        .status(response.status)
+        .type(response.headers.get('content-type') ?? 'text/plain')
+        .send(body);
     } catch (err) {
       const message = describe(err);
       options.logger.error({ err: message }, 'calling the data store failed');

@@ -11,7 +11,12 @@ interface Listenable {
  * Listens on a Go-style `LISTEN_ADDR` and stops cleanly on SIGTERM/SIGINT (Kubernetes sends SIGTERM before it kills a
  * pod; in-flight requests finish, idle keep-alive connections are closed).
  */
-export function serve(app: Listenable, listenAddr: string, logger: Logger, fields: Record<string, unknown> = {}): Server {
+export function serve(
+  app: Listenable,
+  listenAddr: string,
+  logger: Logger,
+  fields: Record<string, unknown> = {},
+): Server {
   const { host, port } = parseListenAddr(listenAddr);
   const server = app.listen(port, host ?? '0.0.0.0', () => {
     const address = server.address();

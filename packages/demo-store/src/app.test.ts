@@ -37,9 +37,17 @@ function sign(ns: string, name: string, aud: string, options: { key?: PrivateKey
     .sign(options.key ?? privateKey);
 }
 
-async function store(env: Record<string, string> = {}, deps: { fetch?: FetchLike; tokenReviewClient?: TokenReviewClient } = {}) {
+async function store(
+  env: Record<string, string> = {},
+  deps: { fetch?: FetchLike; tokenReviewClient?: TokenReviewClient } = {},
+) {
   const fetch: FetchLike =
-    deps.fetch ?? (async () => ({ status: 200, headers: new Headers({ 'cache-control': 'max-age=3600' }), text: async () => JSON.stringify(jwks) }));
+    deps.fetch ??
+    (async () => ({
+      status: 200,
+      headers: new Headers({ 'cache-control': 'max-age=3600' }),
+      text: async () => JSON.stringify(jwks),
+    }));
   const config = loadConfig({
     K8S_AUTH_ISSUER: ISSUER,
     K8S_AUTH_JWKS_URI: `${ISSUER}/openid/v1/jwks`,
@@ -54,7 +62,9 @@ async function store(env: Record<string, string> = {}, deps: { fetch?: FetchLike
   const app = createStoreApp({
     auth: await createKubeAuth(config, {
       fetch,
-      tokenReviewClient: deps.tokenReviewClient ?? { createTokenReview: () => Promise.reject(new Error('connect ECONNREFUSED')) },
+      tokenReviewClient: deps.tokenReviewClient ?? {
+        createTokenReview: () => Promise.reject(new Error('connect ECONNREFUSED')),
+      },
     }),
     logger: pino({ level: 'silent' }),
     metrics: createMetrics(),
@@ -71,7 +81,11 @@ describe('data store (local mode)', () => {
     expect(res.status).toBe(200);
     expect(res.text).toBe(MESSAGES.ok);
     const review = JSON.parse(printed[0] ?? '{}');
-    expect(review).toMatchObject({ authenticated: true, user: { username: 'system:serviceaccount:api:api' }, audiences: ['data-store'] });
+    expect(review).toMatchObject({
+      authenticated: true,
+      user: { username: 'system:serviceaccount:api:api' },
+      audiences: ['data-store'],
+    });
     expect(printed.join('')).not.toContain(token);
   });
 
@@ -82,7 +96,9 @@ describe('data store (local mode)', () => {
   });
 
   it('answers 403 "Invalid token" to a token for another audience', async () => {
-    const res = await request((await store()).app).get('/').set('X-Client-Id', await sign('api', 'api', 'https://kubernetes.default.svc'));
+    const res = await request((await store()).app)
+      .get('/')
+      .set('X-Client-Id', await sign('api', 'api', 'https://kubernetes.default.svc'));
     expect(res.status).toBe(403);
     expect(res.text).toBe(MESSAGES.invalid);
     expect(res.headers['x-auth-reason']).toBe('audience_mismatch');
@@ -90,13 +106,17 @@ describe('data store (local mode)', () => {
 
   it('answers 403 "Invalid token" to a token signed by another key', async () => {
     const other = await generateKeyPair('RS256');
-    const res = await request((await store()).app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store', { key: other.privateKey }));
+    const res = await request((await store()).app)
+      .get('/')
+      .set('X-Client-Id', await sign('api', 'api', 'data-store', { key: other.privateKey }));
     expect(res.status).toBe(403);
     expect(res.headers['x-auth-reason']).toBe('signature_invalid');
   });
 
   it('answers 403 "Invalid token" to a valid token of another ServiceAccount', async () => {
-    const res = await request((await store()).app).get('/').set('X-Client-Id', await sign('api', 'intruder', 'data-store'));
+    const res = await request((await store()).app)
+      .get('/')
+      .set('X-Client-Id', await sign('api', 'intruder', 'data-store'));
     expect(res.status).toBe(403);
     expect(res.text).toBe(MESSAGES.invalid);
     expect(res.headers['x-auth-reason']).toBe('identity_not_allowed');
@@ -104,13 +124,20 @@ describe('data store (local mode)', () => {
 
   it('answers 503, not 403, when the key set cannot be fetched', async () => {
     const { app } = await store({}, { fetch: () => Promise.reject(new Error('connect ECONNREFUSED')) });
-    const res = await request(app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store'));
+    const res = await request(app)
+      .get('/')
+      .set('X-Client-Id', await sign('api', 'api', 'data-store'));
     expect(res.status).toBe(503);
     expect(res.headers['x-auth-reason']).toBe('jwks_unavailable');
   });
 
   it('refuses /sensitive when TokenReview says the pod is gone, though / still accepts the token', async () => {
-    const gone: TokenReviewClient = { createTokenReview: async (review) => ({ spec: review.spec, status: { authenticated: false, error: 'pod not found' } }) };
+    const gone: TokenReviewClient = {
+      createTokenReview: async (review) => ({
+        spec: review.spec,
+        status: { authenticated: false, error: 'pod not found' },
+      }),
+    };
     const { app } = await store({}, { tokenReviewClient: gone });
     const token = await sign('api', 'api', 'data-store');
     expect((await request(app).get('/').set('X-Client-Id', token)).status).toBe(200);
@@ -146,20 +173,27 @@ describe('data store (tokenreview mode)', () => {
             username: 'system:serviceaccount:api:api',
             uid: 'uid-api',
             groups: ['system:serviceaccounts'],
-            extra: { 'authentication.kubernetes.io/pod-name': ['api-pod'], 'authentication.kubernetes.io/pod-uid': ['pod-uid-api'] },
+            extra: {
+              'authentication.kubernetes.io/pod-name': ['api-pod'],
+              'authentication.kubernetes.io/pod-uid': ['pod-uid-api'],
+            },
           },
         },
       }),
     };
     const { app, printed } = await store({ K8S_AUTH_MODE: 'tokenreview' }, { tokenReviewClient: client });
-    const res = await request(app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store'));
+    const res = await request(app)
+      .get('/')
+      .set('X-Client-Id', await sign('api', 'api', 'data-store'));
     expect(res.status).toBe(200);
     expect(JSON.parse(printed[0] ?? '{}')).toMatchObject({ verifiedBy: 'tokenreview', audiences: ['data-store'] });
   });
 
   it('answers 503 when the API server cannot be reached', async () => {
     const { app } = await store({ K8S_AUTH_MODE: 'tokenreview' });
-    const res = await request(app).get('/').set('X-Client-Id', await sign('api', 'api', 'data-store'));
+    const res = await request(app)
+      .get('/')
+      .set('X-Client-Id', await sign('api', 'api', 'data-store'));
     expect(res.status).toBe(503);
     expect(res.headers['x-auth-reason']).toBe('tokenreview_unavailable');
   });

@@ -31,7 +31,10 @@ export function createStoreApp(options: StoreAppOptions): Express {
     onDecision: (event: Parameters<typeof metrics.onDecision>[0]) => {
       metrics.onDecision(event);
       if (event.outcome === 'rejected') {
-        logger.info({ reason: event.reason, user: event.identity?.username, tokenHash: event.tokenHash, path: event.path }, 'request rejected');
+        logger.info(
+          { reason: event.reason, user: event.identity?.username, tokenHash: event.tokenHash, path: event.path },
+          'request rejected',
+        );
       }
     },
   };

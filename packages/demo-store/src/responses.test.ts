@@ -13,7 +13,12 @@ function appRejecting(error: KubeAuthError) {
 describe('articleReject', () => {
   it('answers a misconfiguration 500 without Retry-After, never "Invalid token"', async () => {
     const res = await request(appRejecting(new KubeAuthError('issuer_misconfigured'))).get('/');
-    expect([res.status, res.text, res.headers['x-auth-reason'], res.headers['retry-after']]).toEqual([500, MESSAGES.misconfigured, 'issuer_misconfigured', undefined]);
+    expect([res.status, res.text, res.headers['x-auth-reason'], res.headers['retry-after']]).toEqual([
+      500,
+      MESSAGES.misconfigured,
+      'issuer_misconfigured',
+      undefined,
+    ]);
   });
 
   it('answers internal_error and tokenreview_overloaded 503 with Retry-After', async () => {

@@ -78,7 +78,9 @@ export function locateBinaries(): Promise<ControlPlaneBinaries> {
     if (assets) {
       const fromEnv = binariesIn(assets);
       if (fromEnv) return fromEnv;
-      process.stderr.write(`[kube-service-auth/testing] KUBEBUILDER_ASSETS=${assets} lacks executable etcd and kube-apiserver; falling back to the cache\n`);
+      process.stderr.write(
+        `[kube-service-auth/testing] KUBEBUILDER_ASSETS=${assets} lacks executable etcd and kube-apiserver; falling back to the cache\n`,
+      );
     }
     const cached = binariesIn(cacheDir());
     if (cached) return cached;
@@ -91,7 +93,9 @@ export function locateBinaries(): Promise<ControlPlaneBinaries> {
     const dir = await runBuildScript(BUILD_SCRIPT);
     const built = binariesIn(dir);
     if (!built) throw new Error(`${BUILD_SCRIPT} printed ${dir}, which lacks executable etcd and kube-apiserver`);
-    process.stderr.write(`[kube-service-auth/testing] built in ${Math.round((Date.now() - started) / 1000)} s: ${dir}\n`);
+    process.stderr.write(
+      `[kube-service-auth/testing] built in ${Math.round((Date.now() - started) / 1000)} s: ${dir}\n`,
+    );
     return built;
   })();
   // A failed attempt must not be cached: the next caller may have fixed the environment.

@@ -23,7 +23,10 @@ const alive = (pid: number): boolean => {
 
 /** Runs `script` (an ES module) in a child Node process and resolves with its first stdout line, parsed as JSON. */
 function runChild(script: string, env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const first = new Promise<unknown>((resolve, reject) => {
@@ -45,7 +48,8 @@ describe('cleanup when the test process dies', () => {
     expect(alive(started.etcd) && alive(started.apiServer) && existsSync(started.dir)).toBe(true);
     child.kill('SIGKILL');
     const deadline = Date.now() + 15_000;
-    while ((alive(started.etcd) || alive(started.apiServer) || existsSync(started.dir)) && Date.now() < deadline) await sleep(100);
+    while ((alive(started.etcd) || alive(started.apiServer) || existsSync(started.dir)) && Date.now() < deadline)
+      await sleep(100);
     expect({ etcd: alive(started.etcd), apiServer: alive(started.apiServer), dir: existsSync(started.dir) }).toEqual({
       etcd: false,
       apiServer: false,
@@ -67,7 +71,10 @@ describe('binaries', () => {
 
       // An incomplete KUBEBUILDER_ASSETS is reported, and the cache used; the build script never runs.
       const { KUBEBUILDER_ASSETS: _, ...rest } = process.env;
-      const env = cached === cacheDir() ? { ...rest, KUBEBUILDER_ASSETS: tmpdir() } : { ...rest, KUBEBUILDER_ASSETS: tmpdir(), KSA_CACHE_DIR: join(cached, '../..') };
+      const env =
+        cached === cacheDir()
+          ? { ...rest, KUBEBUILDER_ASSETS: tmpdir() }
+          : { ...rest, KUBEBUILDER_ASSETS: tmpdir(), KSA_CACHE_DIR: join(cached, '../..') };
       const fromCache = runChild(locate, env);
       expect(await fromCache.first).toBe(cached);
       await new Promise((resolve) => fromCache.child.once('exit', resolve));
@@ -79,7 +86,9 @@ describe('binaries', () => {
   });
 
   it('are cached under KSA_CACHE_DIR, keyed by both versions', () => {
-    expect(cacheDir({ KSA_CACHE_DIR: '/c', K8S_VERSION: 'v1.2.3', ETCD_VERSION: 'v4.5.6' })).toBe('/c/kube/v1.2.3-etcd-v4.5.6');
+    expect(cacheDir({ KSA_CACHE_DIR: '/c', K8S_VERSION: 'v1.2.3', ETCD_VERSION: 'v4.5.6' })).toBe(
+      '/c/kube/v1.2.3-etcd-v4.5.6',
+    );
     expect(cacheDir({ HOME: '/h' })).toMatch(/\/\.cache\/kube-service-auth\/kube\/v1\.36\.3-etcd-v3\.6\.16$/);
   });
 });

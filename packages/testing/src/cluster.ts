@@ -87,7 +87,12 @@ export class ClusterClient {
    * no token volume is mounted.
    * @returns the pod uid, for pod-bound TokenRequests.
    */
-  async createPod(namespace: string, name: string, serviceAccountName: string, options: { nodeName?: string } = {}): Promise<string> {
+  async createPod(
+    namespace: string,
+    name: string,
+    serviceAccountName: string,
+    options: { nodeName?: string } = {},
+  ): Promise<string> {
     const pod = await this.core.createNamespacedPod({
       namespace,
       body: {
@@ -111,7 +116,8 @@ export class ClusterClient {
     await ignoreStatus(this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }), 404);
     const deadline = Date.now() + timeoutMs;
     while (await ignoreStatus(this.core.readNamespacedPod({ namespace, name }), 404)) {
-      if (Date.now() > deadline) throw new Error(`pod ${namespace}/${name} still present ${timeoutMs} ms after deletion`);
+      if (Date.now() > deadline)
+        throw new Error(`pod ${namespace}/${name} still present ${timeoutMs} ms after deletion`);
       await sleep(100);
     }
   }
@@ -122,7 +128,9 @@ export class ClusterClient {
    * @returns the node uid.
    */
   async createNode(name: string): Promise<string> {
-    const node = await this.core.createNode({ body: { metadata: { name, labels: { 'kubernetes.io/hostname': name } } } });
+    const node = await this.core.createNode({
+      body: { metadata: { name, labels: { 'kubernetes.io/hostname': name } } },
+    });
     return node.metadata?.uid as string;
   }
 
@@ -130,21 +138,35 @@ export class ClusterClient {
    * Binds a ServiceAccount to ClusterRole `system:auth-delegator` (TokenReview and SubjectAccessReview create), as the
    * data store needs for TokenReview mode.
    */
-  async bindAuthDelegator(namespace: string, serviceAccount: string, bindingName = 'role-tokenreview-binding'): Promise<void> {
-    await this.#bindClusterRole(bindingName, 'system:auth-delegator', [{ kind: 'ServiceAccount', name: serviceAccount, namespace }]);
+  async bindAuthDelegator(
+    namespace: string,
+    serviceAccount: string,
+    bindingName = 'role-tokenreview-binding',
+  ): Promise<void> {
+    await this.#bindClusterRole(bindingName, 'system:auth-delegator', [
+      { kind: 'ServiceAccount', name: serviceAccount, namespace },
+    ]);
   }
 
   /**
    * Lets a ServiceAccount read the OIDC discovery document and JWKS. Rarely needed: the bootstrap policy already binds
    * `system:service-account-issuer-discovery` to every ServiceAccount (group `system:serviceaccounts`).
    */
-  async bindIssuerDiscovery(namespace: string, serviceAccount: string, bindingName = `issuer-discovery-${namespace}-${serviceAccount}`): Promise<void> {
+  async bindIssuerDiscovery(
+    namespace: string,
+    serviceAccount: string,
+    bindingName = `issuer-discovery-${namespace}-${serviceAccount}`,
+  ): Promise<void> {
     await this.#bindClusterRole(bindingName, 'system:service-account-issuer-discovery', [
       { kind: 'ServiceAccount', name: serviceAccount, namespace },
     ]);
   }
 
-  async #bindClusterRole(name: string, clusterRole: string, subjects: { kind: string; name: string; namespace?: string }[]): Promise<void> {
+  async #bindClusterRole(
+    name: string,
+    clusterRole: string,
+    subjects: { kind: string; name: string; namespace?: string }[],
+  ): Promise<void> {
     await ignoreStatus(
       this.rbac.createClusterRoleBinding({
         body: {
@@ -187,13 +209,24 @@ export class ClusterClient {
    * @param options.dryRun `'All'` validates and admits without persisting anything.
    * @returns the objects as the server returned them.
    */
-  async applyManifest(manifest: string | KubernetesObject[], options: { dryRun?: 'All'; fieldManager?: string } = {}): Promise<KubernetesObject[]> {
-    const objects: KubernetesObject[] = typeof manifest === 'string' ? (loadAllYaml(manifest).filter(Boolean) as KubernetesObject[]) : manifest;
+  async applyManifest(
+    manifest: string | KubernetesObject[],
+    options: { dryRun?: 'All'; fieldManager?: string } = {},
+  ): Promise<KubernetesObject[]> {
+    const objects: KubernetesObject[] =
+      typeof manifest === 'string' ? (loadAllYaml(manifest).filter(Boolean) as KubernetesObject[]) : manifest;
     const applied: KubernetesObject[] = [];
     // In order: a Namespace must exist before the objects in it.
     for (const object of objects) {
       applied.push(
-        await this.objects.patch(object, undefined, options.dryRun, options.fieldManager ?? 'kube-service-auth-testing', true, PatchStrategy.ServerSideApply),
+        await this.objects.patch(
+          object,
+          undefined,
+          options.dryRun,
+          options.fieldManager ?? 'kube-service-auth-testing',
+          true,
+          PatchStrategy.ServerSideApply,
+        ),
       );
     }
     return applied;

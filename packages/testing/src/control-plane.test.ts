@@ -47,7 +47,8 @@ describe('ControlPlane', () => {
     await plane?.stop();
   });
 
-  const review = (token: string, audiences: string[]): Promise<V1TokenReviewStatus> => cluster.tokenReview(token, audiences);
+  const review = (token: string, audiences: string[]): Promise<V1TokenReviewStatus> =>
+    cluster.tokenReview(token, audiences);
 
   it('reports the version it was built as', async () => {
     const version = await plane.kubeConfig().makeApiClient(VersionApi).getCode();
@@ -56,9 +57,16 @@ describe('ControlPlane', () => {
 
   it('serves OIDC discovery and the JWKS to ServiceAccount tokens only', async () => {
     const { token } = await cluster.requestToken({ namespace: NS, serviceAccount: SA });
-    const discovery = await httpsRequest(`${plane.issuer}/.well-known/openid-configuration`, { ca: plane.caPem, token });
+    const discovery = await httpsRequest(`${plane.issuer}/.well-known/openid-configuration`, {
+      ca: plane.caPem,
+      token,
+    });
     expect(discovery.status).toBe(200);
-    const doc = JSON.parse(discovery.body) as { issuer: string; jwks_uri: string; id_token_signing_alg_values_supported: string[] };
+    const doc = JSON.parse(discovery.body) as {
+      issuer: string;
+      jwks_uri: string;
+      id_token_signing_alg_values_supported: string[];
+    };
     expect(doc.issuer).toBe(plane.issuer);
     expect(doc.jwks_uri).toBe(`${plane.issuer}/openid/v1/jwks`);
     expect(doc.id_token_signing_alg_values_supported).toContain('RS256');
@@ -119,7 +127,12 @@ describe('ControlPlane', () => {
 
   it('rejects a pod-bound token in TokenReview once its pod is deleted', async () => {
     const podUid = await cluster.createPod(NS, 'doomed', SA);
-    const { token } = await cluster.requestToken({ namespace: NS, serviceAccount: SA, audiences: ['data-store'], pod: { name: 'doomed', uid: podUid } });
+    const { token } = await cluster.requestToken({
+      namespace: NS,
+      serviceAccount: SA,
+      audiences: ['data-store'],
+      pod: { name: 'doomed', uid: podUid },
+    });
     expect((await review(token, ['data-store'])).authenticated).toBe(true);
 
     const deletedAt = Date.now();
@@ -133,7 +146,12 @@ describe('ControlPlane', () => {
   it('adds node claims when the pod has a nodeName and the Node exists', async () => {
     const nodeUid = await cluster.createNode('worker-1');
     const podUid = await cluster.createPod(NS, 'scheduled', SA, { nodeName: 'worker-1' });
-    const { token } = await cluster.requestToken({ namespace: NS, serviceAccount: SA, audiences: ['data-store'], pod: { name: 'scheduled', uid: podUid } });
+    const { token } = await cluster.requestToken({
+      namespace: NS,
+      serviceAccount: SA,
+      audiences: ['data-store'],
+      pod: { name: 'scheduled', uid: podUid },
+    });
     expect(decodeJwt<KubernetesClaims>(token)['kubernetes.io']?.node).toEqual({ name: 'worker-1', uid: nodeUid });
     const status = await review(token, ['data-store']);
     expect(status.user?.extra?.['authentication.kubernetes.io/node-name']).toEqual(['worker-1']);
@@ -147,7 +165,12 @@ describe('ControlPlane', () => {
   });
 
   it('accepts self-signed tokens with any lifetime, within the 60 s leeway', async () => {
-    const base = { issuer: plane.issuer, namespace: NS, serviceAccount: { name: SA, uid: saUid }, audiences: ['data-store'] };
+    const base = {
+      issuer: plane.issuer,
+      namespace: NS,
+      serviceAccount: { name: SA, uid: saUid },
+      audiences: ['data-store'],
+    };
     const short = await signServiceAccountToken(plane.signingKey, { ...base, expiresInSeconds: 5 });
     expect(decodeProtectedHeader(short).kid).toBe(plane.signingKey.keyId);
     expect((await review(short, ['data-store'])).authenticated).toBe(true);
@@ -155,13 +178,20 @@ describe('ControlPlane', () => {
     expect((await review(withinLeeway, ['data-store'])).authenticated).toBe(true);
     const expired = await signServiceAccountToken(plane.signingKey, { ...base, expiresInSeconds: -61 });
     expect((await review(expired, ['data-store'])).error).toMatch(/expired/);
-    const otherUid = await signServiceAccountToken(plane.signingKey, { ...base, serviceAccount: { name: SA, uid: 'not-the-uid' } });
+    const otherUid = await signServiceAccountToken(plane.signingKey, {
+      ...base,
+      serviceAccount: { name: SA, uid: 'not-the-uid' },
+    });
     expect((await review(otherUid, ['data-store'])).authenticated).toBeFalsy();
   });
 
   it('rejects tokens of a deleted ServiceAccount', async () => {
     await cluster.createServiceAccount(NS, 'short-lived');
-    const { token } = await cluster.requestToken({ namespace: NS, serviceAccount: 'short-lived', audiences: ['data-store'] });
+    const { token } = await cluster.requestToken({
+      namespace: NS,
+      serviceAccount: 'short-lived',
+      audiences: ['data-store'],
+    });
     expect((await review(token, ['data-store'])).authenticated).toBe(true);
     await cluster.deleteServiceAccount(NS, 'short-lived');
     expect(await eventually(async () => !(await review(token, ['data-store'])).authenticated, 30_000)).toBe(true);
@@ -171,7 +201,9 @@ describe('ControlPlane', () => {
     const manifest = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dry\n  namespace: ${NS}\ndata:\n  k: v\n`;
     const [dry] = await cluster.applyManifest(manifest, { dryRun: 'All' });
     expect(dry).toMatchObject({ kind: 'ConfigMap', metadata: { name: 'dry' } });
-    await expect(cluster.core.readNamespacedConfigMap({ namespace: NS, name: 'dry' })).rejects.toSatisfy((e) => isApiError(e, 404));
+    await expect(cluster.core.readNamespacedConfigMap({ namespace: NS, name: 'dry' })).rejects.toSatisfy((e) =>
+      isApiError(e, 404),
+    );
     await cluster.applyManifest(manifest);
     expect((await cluster.core.readNamespacedConfigMap({ namespace: NS, name: 'dry' })).data).toEqual({ k: 'v' });
   });
@@ -184,27 +216,39 @@ describe('ControlPlane', () => {
     expect(sockets.length).toBeGreaterThan(0);
     // Columns: netid state recv-q send-q local peer process.
     const addresses = sockets.flatMap((line) => line.trim().split(/\s+/).slice(4, 6));
-    const nonLoopback = addresses.filter((address) => !/^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::ffff:127\.0\.0\.1\]):(\d+|\*)$/.test(address));
+    const nonLoopback = addresses.filter(
+      (address) => !/^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::ffff:127\.0\.0\.1\]):(\d+|\*)$/.test(address),
+    );
     expect(nonLoopback).toEqual([]);
   });
 
   it('survives an API server outage on the same port', async () => {
     const { token } = await cluster.requestToken({ namespace: NS, serviceAccount: SA, audiences: ['data-store'] });
     await plane.stopApiServer();
-    await expect(httpsRequest(`${plane.url}/readyz`, { ca: plane.caPem, ...plane.adminCredentials })).rejects.toThrow(/ECONNREFUSED/);
+    await expect(httpsRequest(`${plane.url}/readyz`, { ca: plane.caPem, ...plane.adminCredentials })).rejects.toThrow(
+      /ECONNREFUSED/,
+    );
     await plane.startApiServer();
     expect((await review(token, ['data-store'])).authenticated).toBe(true);
   });
 
   it('rotates the signing key, keeping tokens of the old key valid until that key is dropped', async () => {
     const oldKey = plane.signingKey;
-    const { token: oldToken } = await cluster.requestToken({ namespace: NS, serviceAccount: SA, audiences: ['data-store'] });
+    const { token: oldToken } = await cluster.requestToken({
+      namespace: NS,
+      serviceAccount: SA,
+      audiences: ['data-store'],
+    });
 
     await plane.restartApiServer({ signingKey: 'new' });
     expect(plane.signingKey.keyId).not.toBe(oldKey.keyId);
     expect(plane.publicKeyFiles).toEqual([plane.signingKey.publicKeyFile, oldKey.publicKeyFile]);
     expect((await review(oldToken, ['data-store'])).authenticated).toBe(true);
-    const { token: newToken } = await cluster.requestToken({ namespace: NS, serviceAccount: SA, audiences: ['data-store'] });
+    const { token: newToken } = await cluster.requestToken({
+      namespace: NS,
+      serviceAccount: SA,
+      audiences: ['data-store'],
+    });
     expect(decodeProtectedHeader(newToken).kid).toBe(plane.signingKey.keyId);
     // A token for the API server's own audience, since this one calls the API server.
     const { token: apiToken } = await cluster.requestToken({ namespace: NS, serviceAccount: SA });

@@ -175,7 +175,10 @@ export class ControlPlane {
 
   /** Pids, for connection checks; `undefined` while a process is stopped. */
   get pids(): { etcd: number | undefined; apiServer: number | undefined } {
-    return { etcd: this.#etcd?.running ? this.#etcd.pid : undefined, apiServer: this.#apiServer?.running ? this.#apiServer.pid : undefined };
+    return {
+      etcd: this.#etcd?.running ? this.#etcd.pid : undefined,
+      apiServer: this.#apiServer?.running ? this.#apiServer.pid : undefined,
+    };
   }
 
   /** Whether kube-apiserver is currently running. */
@@ -188,7 +191,13 @@ export class ControlPlane {
    * the {@link CONNECTION_ENV} environment variable) and to pass to {@link TestCluster.connect}.
    */
   get connection(): ControlPlaneConnection {
-    return { url: this.url, issuer: this.issuer, apiAudiences: [...this.apiAudiences], caPem: this.caPem, adminKubeconfig: this.#kubeconfig };
+    return {
+      url: this.url,
+      issuer: this.issuer,
+      apiAudiences: [...this.apiAudiences],
+      caPem: this.caPem,
+      adminKubeconfig: this.#kubeconfig,
+    };
   }
 
   /** Test helpers (namespaces, ServiceAccounts, pods, tokens) over this control plane, as admin. */
@@ -355,7 +364,11 @@ export class ControlPlane {
     const apiServer = await ManagedProcess.spawn(this.#binaries.kubeApiServer, args, this.apiServerLogPath, banner);
     this.#apiServer = apiServer;
     await this.#waitUntil('kube-apiserver', apiServer, this.apiServerLogPath, async () => {
-      const res = await httpsRequest(`${this.url}/readyz`, { ca: this.caPem, ...this.adminCredentials, timeoutMs: 5000 });
+      const res = await httpsRequest(`${this.url}/readyz`, {
+        ca: this.caPem,
+        ...this.adminCredentials,
+        timeoutMs: 5000,
+      });
       return res.status === 200;
     });
   }
@@ -366,7 +379,9 @@ export class ControlPlane {
     let lastError: unknown;
     while (Date.now() < deadline) {
       if (!proc.running) {
-        throw new Error(`${name} exited (${String(proc.exitCode)}) before becoming ready; log tail:\n${tailFile(logPath)}`);
+        throw new Error(
+          `${name} exited (${String(proc.exitCode)}) before becoming ready; log tail:\n${tailFile(logPath)}`,
+        );
       }
       try {
         if (await probe()) return;

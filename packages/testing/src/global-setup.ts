@@ -20,7 +20,10 @@ export interface ProvidingProject {
  * ```
  * @returns the teardown, which vitest calls at the end of the run.
  */
-export async function setup(project?: ProvidingProject, options: ControlPlaneOptions = {}): Promise<() => Promise<void>> {
+export async function setup(
+  project?: ProvidingProject,
+  options: ControlPlaneOptions = {},
+): Promise<() => Promise<void>> {
   const plane = await ControlPlane.start(options);
   const connection: ControlPlaneConnection = plane.connection;
   process.env[CONNECTION_ENV] = JSON.stringify(connection);

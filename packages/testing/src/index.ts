@@ -18,7 +18,14 @@ export {
 } from './control-plane.js';
 export { httpsRequest, type HttpsRequestOptions, type HttpsResponse } from './https.js';
 export { inClusterKubeconfig, writeInClusterCredentials, type InClusterCredentials } from './in-cluster.js';
-export { generatePki, generateSigningKey, kubernetesKeyId, type Pki, type SigningKey, type SigningKeyType } from './pki.js';
+export {
+  generatePki,
+  generateSigningKey,
+  kubernetesKeyId,
+  type Pki,
+  type SigningKey,
+  type SigningKeyType,
+} from './pki.js';
 export { ManagedProcess, onProcessExit, removeDirOnExit } from './processes.js';
 export { ProjectedToken, type MintToken } from './projected-token.js';
 export {

@@ -76,9 +76,24 @@ async function issueCert(dir: string, name: string, subject: string, profile: 's
   const cert = join(dir, `${name}.crt`);
   await openssl(['req', '-new', '-config', config, ...TLS_KEY, '-keyout', key, '-out', csr, '-subj', subject]);
   await openssl([
-    'x509', '-req', '-in', csr, '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
-    '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', '7',
-    '-extfile', config, '-extensions', profile, '-out', cert,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    join(dir, 'ca.crt'),
+    '-CAkey',
+    join(dir, 'ca.key'),
+    '-set_serial',
+    `0x${randomBytes(16).toString('hex')}`,
+    '-days',
+    '7',
+    '-extfile',
+    config,
+    '-extensions',
+    profile,
+    '-out',
+    cert,
   ]);
   return { key, cert };
 }
@@ -92,8 +107,21 @@ export async function generatePki(dir: string): Promise<Pki> {
   const caCertFile = join(dir, 'ca.crt');
   const caKeyFile = join(dir, 'ca.key');
   await openssl([
-    'req', '-x509', '-config', config, '-extensions', 'ca', ...TLS_KEY, '-keyout', caKeyFile, '-out', caCertFile,
-    '-days', '7', '-subj', '/CN=kube-service-auth testing CA',
+    'req',
+    '-x509',
+    '-config',
+    config,
+    '-extensions',
+    'ca',
+    ...TLS_KEY,
+    '-keyout',
+    caKeyFile,
+    '-out',
+    caCertFile,
+    '-days',
+    '7',
+    '-subj',
+    '/CN=kube-service-auth testing CA',
   ]);
   const [server, admin] = await Promise.all([
     issueCert(dir, 'apiserver', '/CN=kube-apiserver', 'server', config),
@@ -131,7 +159,8 @@ export function kubernetesKeyId(publicKeyPem: string): string {
 export async function generateSigningKey(dir: string, name: string, type: SigningKeyType = 'rsa'): Promise<SigningKey> {
   const privateKeyFile = join(dir, `${name}.key`);
   const publicKeyFile = join(dir, `${name}.pub`);
-  const params = type === 'rsa' ? ['RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : ['EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  const params =
+    type === 'rsa' ? ['RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : ['EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   await openssl(['genpkey', '-algorithm', ...params, '-out', privateKeyFile]);
   await openssl(['pkey', '-in', privateKeyFile, '-pubout', '-out', publicKeyFile]);
   const publicKeyPem = await readFile(publicKeyFile, 'utf8');

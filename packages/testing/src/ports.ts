@@ -20,6 +20,8 @@ export async function freePorts(count: number): Promise<number[]> {
   try {
     return await Promise.all(servers.map(listen));
   } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
+    await Promise.all(
+      servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))),
+    );
   }
 }

@@ -47,9 +47,12 @@ export class ProjectedToken {
     if (this.stopped) return;
     const lifetime = expirationTimestamp.getTime() - Date.now();
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.rotate().catch(this.onError);
-    }, Math.max(1000, lifetime * 0.8));
+    this.timer = setTimeout(
+      () => {
+        this.rotate().catch(this.onError);
+      },
+      Math.max(1000, lifetime * 0.8),
+    );
     this.timer.unref();
   }
 
@@ -72,7 +75,8 @@ export class ProjectedToken {
       if (err.code !== 'EEXIST') throw err;
     });
     for (const entry of await readdir(this.dir)) {
-      if (entry.startsWith('..') && entry !== stamp && entry !== '..data') await rm(join(this.dir, entry), { recursive: true, force: true });
+      if (entry.startsWith('..') && entry !== stamp && entry !== '..data')
+        await rm(join(this.dir, entry), { recursive: true, force: true });
     }
   }
 }

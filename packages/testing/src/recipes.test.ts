@@ -12,7 +12,7 @@ describe('the README', () => {
   it('shows the express example byte for byte as examples/express.test.ts, which runs in this suite', async () => {
     const readme = await readFile(`${PACKAGE}README.md`, 'utf8');
     const example = await readFile(`${PACKAGE}examples/express.test.ts`, 'utf8');
-    const block = /<!-- examples\/express\.test\.ts -->\n```ts\n([\s\S]*?)```\n/.exec(readme)?.[1];
+    const block = /<!-- examples\/express\.test\.ts -->\n+```ts\n([\s\S]*?)```\n/.exec(readme)?.[1];
     expect(block).toBe(example);
   });
 
@@ -20,14 +20,20 @@ describe('the README', () => {
     const readme = await readFile(`${PACKAGE}README.md`, 'utf8');
     const setup = await readFile(`${PACKAGE}examples/global-setup.ts`, 'utf8');
     expect(readme).toContain(`\`\`\`ts\n${setup}\`\`\``);
-    expect(await readFile(`${PACKAGE}vitest.config.ts`, 'utf8')).toContain("globalSetup: ['./examples/global-setup.ts']");
+    expect(await readFile(`${PACKAGE}vitest.config.ts`, 'utf8')).toContain(
+      "globalSetup: ['./examples/global-setup.ts']",
+    );
   });
 });
 
 describe('the node:test recipe', () => {
   it('passes under `node --test`, starting its own control plane when no global setup ran', async () => {
     const { [CONNECTION_ENV]: _, ...env } = process.env;
-    const { stdout } = await run(process.execPath, ['--test', '--test-reporter=tap', '.tsbuild/test/examples/node-test.js'], { cwd: PACKAGE, env });
+    const { stdout } = await run(
+      process.execPath,
+      ['--test', '--test-reporter=tap', '.tsbuild/test/examples/node-test.js'],
+      { cwd: PACKAGE, env },
+    );
     expect(stdout).toMatch(/^# pass 1$/m);
     expect(stdout).toMatch(/^# fail 0$/m);
   });

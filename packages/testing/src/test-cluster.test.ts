@@ -21,7 +21,12 @@ interface Claims {
   iat: number;
   exp: number;
   sub: string;
-  'kubernetes.io': { namespace: string; serviceaccount: { name: string; uid: string }; pod?: { name: string; uid: string }; node?: { name: string; uid: string } };
+  'kubernetes.io': {
+    namespace: string;
+    serviceaccount: { name: string; uid: string };
+    pod?: { name: string; uid: string };
+    node?: { name: string; uid: string };
+  };
 }
 const claimsOf = (token: string): Claims => decodeJwt(token) as unknown as Claims;
 
@@ -47,7 +52,7 @@ describe('TestCluster', () => {
     expect(() => TestCluster.fromEnv({})).toThrow(new RegExp(`${CONNECTION_ENV} is not set.*globalSetup`));
   });
 
-  it('reaches workers both through the environment and through vitest\'s inject', () => {
+  it("reaches workers both through the environment and through vitest's inject", () => {
     expect(PROVIDE_KEY).toBe('kubeServiceAuthControlPlane');
     expect(inject('kubeServiceAuthControlPlane')).toEqual(cluster.connection);
     expect(cluster.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
@@ -85,7 +90,7 @@ describe('tokens', () => {
     expect(claims.exp - claims.iat).toBe(3600);
   });
 
-  it('refuses a deleted pod\'s tokens and binds new ones to the recreated pod', async () => {
+  it("refuses a deleted pod's tokens and binds new ones to the recreated pod", async () => {
     const [sa] = await ns.createServiceAccounts('phoenix');
     const pod = await ns.createPod('phoenix-0', { serviceAccount: sa });
     const oldUid = pod.uid;
@@ -112,7 +117,7 @@ describe('tokens', () => {
 });
 
 describe('projected token volume', () => {
-  it('is written in the kubelet\'s atomic-writer layout and rotated by a symlink swap', async () => {
+  it("is written in the kubelet's atomic-writer layout and rotated by a symlink swap", async () => {
     const [sa] = await ns.createServiceAccounts('projected');
     const pod = await ns.createPod('projected-0', { serviceAccount: sa });
     const volume = await pod.projectToken({ path: 'store-token', audiences: ['store'], expirationSeconds: 600 });
@@ -132,7 +137,9 @@ describe('projected token volume', () => {
       expect(claimsOf(second)['kubernetes.io'].pod?.uid).toBe(pod.uid);
       expect(await readlink(join(volume.dir, '..data'))).not.toBe(firstTarget);
       // The previous generation is gone; only the file link, ..data and the current generation remain.
-      expect((await readdir(volume.dir)).sort()).toEqual(['..data', await readlink(join(volume.dir, '..data')), 'store-token'].sort());
+      expect((await readdir(volume.dir)).sort()).toEqual(
+        ['..data', await readlink(join(volume.dir, '..data')), 'store-token'].sort(),
+      );
     } finally {
       volume.stop();
     }
@@ -168,7 +175,10 @@ describe('in-cluster credentials', () => {
       const [plain] = await ns.createServiceAccounts('plain');
       const plainCredentials = await (await ns.createPod('plain-0', { serviceAccount: plain })).inClusterCredentials();
       plainCredentials.stop();
-      const attempt = plainCredentials.kubeConfig().makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token } } });
+      const attempt = plainCredentials
+        .kubeConfig()
+        .makeApiClient(AuthenticationV1Api)
+        .createTokenReview({ body: { spec: { token } } });
       await expect(attempt).rejects.toSatisfy((error) => isApiError(error, 403));
     } finally {
       credentials.stop();

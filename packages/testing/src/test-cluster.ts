@@ -150,8 +150,12 @@ export class TestNamespace {
   }
 
   /** Creates several ServiceAccounts at once: `const [api, other] = await ns.createServiceAccounts('api', 'other')`. */
-  async createServiceAccounts<const Names extends readonly string[]>(...names: Names): Promise<{ -readonly [K in keyof Names]: TestServiceAccount }> {
-    return (await Promise.all(names.map((name) => this.createServiceAccount(name)))) as { -readonly [K in keyof Names]: TestServiceAccount };
+  async createServiceAccounts<const Names extends readonly string[]>(
+    ...names: Names
+  ): Promise<{ -readonly [K in keyof Names]: TestServiceAccount }> {
+    return (await Promise.all(names.map((name) => this.createServiceAccount(name)))) as {
+      -readonly [K in keyof Names]: TestServiceAccount;
+    };
   }
 
   /**
@@ -160,8 +164,12 @@ export class TestNamespace {
    * @param options.nodeName binds the pod to a node (see {@link TestCluster.createNode}); its tokens then carry
    * `kubernetes.io.node`.
    */
-  async createPod(name: string, options: { serviceAccount: TestServiceAccount | string; nodeName?: string }): Promise<TestPod> {
-    const serviceAccount = typeof options.serviceAccount === 'string' ? options.serviceAccount : options.serviceAccount.name;
+  async createPod(
+    name: string,
+    options: { serviceAccount: TestServiceAccount | string; nodeName?: string },
+  ): Promise<TestPod> {
+    const serviceAccount =
+      typeof options.serviceAccount === 'string' ? options.serviceAccount : options.serviceAccount.name;
     const pod = new TestPod(this, name, serviceAccount, options.nodeName);
     await pod.recreate();
     return pod;
@@ -218,7 +226,11 @@ export class TestServiceAccount {
    * service needs to check tokens with TokenReview.
    */
   async grantAuthDelegator(): Promise<void> {
-    await this.namespace.cluster.client.bindAuthDelegator(this.namespace.name, this.name, `auth-delegator-${this.namespace.name}-${this.name}`);
+    await this.namespace.cluster.client.bindAuthDelegator(
+      this.namespace.name,
+      this.name,
+      `auth-delegator-${this.namespace.name}-${this.name}`,
+    );
   }
 
   /** Deletes the ServiceAccount: its tokens, bound or not, stop authenticating with TokenReview. */
@@ -272,7 +284,9 @@ export class TestPod {
    * {@link recreate}, new tokens are bound to the new pod, as with a replacement pod mounting the same volume.
    */
   async projectToken(options: ProjectedTokenOptions = {}): Promise<ProjectedToken> {
-    const dir = options.dir ?? join(await this.namespace.cluster.tempDir(), `${this.namespace.name}-${this.name}-${randomSuffix()}`);
+    const dir =
+      options.dir ??
+      join(await this.namespace.cluster.tempDir(), `${this.namespace.name}-${this.name}-${randomSuffix()}`);
     const volume = new ProjectedToken(dir, options.path ?? 'token', () => this.requestToken(options));
     await volume.start();
     return volume;
@@ -284,9 +298,17 @@ export class TestPod {
    */
   async inClusterCredentials(options: { dir?: string } = {}): Promise<InClusterCredentials> {
     const cluster = this.namespace.cluster;
-    const baseDir = options.dir ?? join(await cluster.tempDir(), `${this.namespace.name}-${this.name}-${randomSuffix()}`);
+    const baseDir =
+      options.dir ?? join(await cluster.tempDir(), `${this.namespace.name}-${this.name}-${randomSuffix()}`);
     const token = await this.projectToken({ dir: join(baseDir, 'serviceaccount'), path: 'token' });
-    return writeInClusterCredentials({ baseDir, server: cluster.url, issuer: cluster.issuer, caPem: cluster.caPem, namespace: this.namespace.name, token });
+    return writeInClusterCredentials({
+      baseDir,
+      server: cluster.url,
+      issuer: cluster.issuer,
+      caPem: cluster.caPem,
+      namespace: this.namespace.name,
+      token,
+    });
   }
 
   /** Deletes the pod at once (grace period 0); its bound tokens stop authenticating with TokenReview. */
@@ -298,6 +320,8 @@ export class TestPod {
   /** Deletes the pod (if present) and creates it again under the same name, with a new uid. */
   async recreate(): Promise<void> {
     if (this.#uid) await this.delete();
-    this.#uid = await this.namespace.cluster.client.createPod(this.namespace.name, this.name, this.serviceAccount, { nodeName: this.nodeName });
+    this.#uid = await this.namespace.cluster.client.createPod(this.namespace.name, this.name, this.serviceAccount, {
+      nodeName: this.nodeName,
+    });
   }
 }

@@ -4,12 +4,17 @@
  * list admits any namespace (`*`, the groups `system:serviceaccounts` or `system:authenticated`): then the namespaces
  * to watch must be configured.
  */
-export function admittedNamespaces(allow: readonly string[], allowGroups: readonly string[] = []): string[] | undefined {
+export function admittedNamespaces(
+  allow: readonly string[],
+  allowGroups: readonly string[] = [],
+): string[] | undefined {
   const namespaces = new Set<string>();
   for (const raw of allow) {
     const entry = raw.trim();
     if (entry === '*') return undefined;
-    const ns = (entry.startsWith('system:serviceaccount:') ? entry.slice('system:serviceaccount:'.length) : entry).split(':')[0];
+    const ns = (
+      entry.startsWith('system:serviceaccount:') ? entry.slice('system:serviceaccount:'.length) : entry
+    ).split(':')[0];
     if (ns) namespaces.add(ns);
   }
   for (const raw of allowGroups) {

@@ -7,7 +7,10 @@ export interface HttpAnswer {
   /** `WWW-Authenticate` for 401 in the bearer scheme, `Retry-After` for 503. */
   headers: Record<string, string>;
   /** The JSON body: the RFC 6750 error and the reason code. Never the token. */
-  body: { error: 'unauthorized' | 'invalid_token' | 'forbidden' | 'temporarily_unavailable' | 'server_error'; reason: ReasonCode };
+  body: {
+    error: 'unauthorized' | 'invalid_token' | 'forbidden' | 'temporarily_unavailable' | 'server_error';
+    reason: ReasonCode;
+  };
 }
 
 /** gRPC status codes, by number (as `@grpc/grpc-js`'s `status` enum has them), so that the core needs no gRPC import. */
@@ -38,11 +41,17 @@ export function httpAnswer(error: KubeAuthError, options: HttpAnswerOptions = {}
   const reason = error.code;
   switch (error.kind) {
     case 'unauthenticated':
-      return { status: 401, headers: bearer ? { 'WWW-Authenticate': `Bearer realm="${realm}"` } : {}, body: { error: 'unauthorized', reason } };
+      return {
+        status: 401,
+        headers: bearer ? { 'WWW-Authenticate': `Bearer realm="${realm}"` } : {},
+        body: { error: 'unauthorized', reason },
+      };
     case 'invalid':
       return {
         status: 401,
-        headers: bearer ? { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token", error_description="${reason}"` } : {},
+        headers: bearer
+          ? { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token", error_description="${reason}"` }
+          : {},
         body: { error: 'invalid_token', reason },
       };
     case 'forbidden':

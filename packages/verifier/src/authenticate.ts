@@ -3,7 +3,13 @@ import { CheckedToken } from './checked-token.js';
 import type { KubeAuthError, ReasonCode, ReasonKind } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
 import type { PolicyDecision } from './policy.js';
-import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult, type RequestAuthenticatorOptions } from './request-authenticator.js';
+import {
+  failure,
+  RequestAuthenticator,
+  type AuthOutcome,
+  type KubeAuthResult,
+  type RequestAuthenticatorOptions,
+} from './request-authenticator.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 
 /** One decision, as an adapter reports it to its `onDecision` hook. Never holds a token. */
@@ -78,7 +84,9 @@ export interface AuthenticateOptions extends RequestAuthenticatorOptions {
  * if (!auth.ok) return reply(auth.http.status, auth.http.headers, auth.http.body);
  * ```
  */
-export function createAuthenticate(options: AuthenticateOptions): (request: PlainRequest) => Authentication | Promise<Authentication> {
+export function createAuthenticate(
+  options: AuthenticateOptions,
+): (request: PlainRequest) => Authentication | Promise<Authentication> {
   const scheme = options.scheme ?? 'bearer';
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
   const answer = { realm: options.realm, scheme };
@@ -86,7 +94,12 @@ export function createAuthenticate(options: AuthenticateOptions): (request: Plai
   const core = new RequestAuthenticator(options);
   const accepted = new WeakMap<KubeAuthResult, Acceptance>();
 
-  const finish = (request: PlainRequest, outcome: AuthOutcome, token: CheckedToken | undefined, started: number): Authentication => {
+  const finish = (
+    request: PlainRequest,
+    outcome: AuthOutcome,
+    token: CheckedToken | undefined,
+    started: number,
+  ): Authentication => {
     if (onDecision) onDecision(decisionEvent(outcome, request.method ?? '', request.path ?? '', token, started));
     if (outcome.allowed) {
       // Cached outcomes are shared objects: so are their acceptances, to keep the repeat caller allocation-free.
@@ -116,7 +129,11 @@ export function createAuthenticate(options: AuthenticateOptions): (request: Plai
 }
 
 /** A {@link Rejection} for `error`, with its HTTP and gRPC answers. */
-export function rejection(error: KubeAuthError, identity?: ServiceAccountIdentity, options?: { realm?: string; scheme?: TokenScheme }): Rejection {
+export function rejection(
+  error: KubeAuthError,
+  identity?: ServiceAccountIdentity,
+  options?: { realm?: string; scheme?: TokenScheme },
+): Rejection {
   return Object.freeze({
     ok: false as const,
     reason: error.code,
@@ -129,9 +146,21 @@ export function rejection(error: KubeAuthError, identity?: ServiceAccountIdentit
 }
 
 /** The {@link AuthDecisionEvent} of an outcome. `started` is a `performance.now()` reading. */
-export function decisionEvent(outcome: AuthOutcome, method: string, path: string, token: CheckedToken | undefined, started: number): AuthDecisionEvent {
+export function decisionEvent(
+  outcome: AuthOutcome,
+  method: string,
+  path: string,
+  token: CheckedToken | undefined,
+  started: number,
+): AuthDecisionEvent {
   const event: AuthDecisionEvent = outcome.allowed
-    ? { outcome: 'allowed', reason: outcome.result.decision.reason, method, path, durationMs: performance.now() - started }
+    ? {
+        outcome: 'allowed',
+        reason: outcome.result.decision.reason,
+        method,
+        path,
+        durationMs: performance.now() - started,
+      }
     : { outcome: 'rejected', reason: outcome.error.code, method, path, durationMs: performance.now() - started };
   const identity = outcome.allowed ? outcome.result.identity : outcome.identity;
   if (identity) event.identity = identity;

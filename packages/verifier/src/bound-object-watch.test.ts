@@ -46,7 +46,10 @@ describe('BoundObjectWatch', () => {
     const pod = server.create(PODS, 'api-1');
     expect(watch.lookup('pods', 'api', 'api-1')).toMatchObject({ state: 'present', object: { uid: pod.uid } });
     server.markDeleting(PODS, 'api-1', 5000);
-    expect(watch.lookup('pods', 'api', 'api-1')).toMatchObject({ state: 'present', object: { deletionTimestamp: 5000 } });
+    expect(watch.lookup('pods', 'api', 'api-1')).toMatchObject({
+      state: 'present',
+      object: { deletionTimestamp: 5000 },
+    });
     expect(watch.isDeleted(pod.uid)).toBe(false);
     server.remove(PODS, 'api-1');
     expect(watch.lookup('pods', 'api', 'api-1')).toEqual({ state: 'absent' });
@@ -60,7 +63,10 @@ describe('BoundObjectWatch', () => {
     server.remove(SAS, 'api');
     const recreated = server.create(SAS, 'api');
     expect(watch.isDeleted(old.uid)).toBe(true);
-    expect(watch.lookup('serviceaccounts', 'api', 'api')).toMatchObject({ state: 'present', object: { uid: recreated.uid } });
+    expect(watch.lookup('serviceaccounts', 'api', 'api')).toMatchObject({
+      state: 'present',
+      object: { uid: recreated.uid },
+    });
   });
 
   it('watches again from the last resourceVersion when the server ends a watch, without listing again', async () => {
@@ -123,6 +129,8 @@ describe('BoundObjectWatch', () => {
   it('refuses bad options at construction', () => {
     const server = new FakeMetadataServer();
     expect(() => new BoundObjectWatch({ client: server, namespaces: [] })).toThrow(TypeError);
-    expect(() => new BoundObjectWatch({ client: server, namespaces: ['api'], maxStalenessSeconds: -1 })).toThrow(TypeError);
+    expect(() => new BoundObjectWatch({ client: server, namespaces: ['api'], maxStalenessSeconds: -1 })).toThrow(
+      TypeError,
+    );
   });
 });

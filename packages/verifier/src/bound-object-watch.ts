@@ -75,8 +75,9 @@ export class BoundObjectWatch {
     this.maxStalenessMs = staleness * 1000;
     this.maxTombstones = options.maxTombstones ?? 100_000;
     this.clock = options.clock ?? systemClock;
-    this.client =
-      isKubeConfig(options.client) ? kubeMetadataClient(options.client, { timeoutMs: options.timeoutMs }) : options.client;
+    this.client = isKubeConfig(options.client)
+      ? kubeMetadataClient(options.client, { timeoutMs: options.timeoutMs })
+      : options.client;
     const context: ReflectorContext = {
       client: this.client,
       clock: this.clock,
@@ -110,7 +111,8 @@ export class BoundObjectWatch {
     // Real time, not the injected clock: a frozen test clock must not make this wait forever.
     const deadline = performance.now() + timeoutMs;
     while (!this.synced) {
-      if (performance.now() > deadline) throw new Error(`the watch of ${this.namespaces.join(', ')} did not sync within ${timeoutMs} ms`);
+      if (performance.now() > deadline)
+        throw new Error(`the watch of ${this.namespaces.join(', ')} did not sync within ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -129,7 +131,14 @@ export class BoundObjectWatch {
   }
 
   /** Per-reflector status, for readiness endpoints and diagnostics. */
-  status(): { resource: WatchedResource; namespace: string; synced: boolean; fresh: boolean; objects: number; resourceVersion: string }[] {
+  status(): {
+    resource: WatchedResource;
+    namespace: string;
+    synced: boolean;
+    fresh: boolean;
+    objects: number;
+    resourceVersion: string;
+  }[] {
     return [...this.reflectors.values()].map((r) => ({
       resource: r.resource,
       namespace: r.namespace,
@@ -179,10 +188,17 @@ export class BoundObjectWatch {
   }
 
   /** A live metadata read of one object, for names the watch has not seen. `undefined` when it does not exist. */
-  async getLive(resource: WatchedResource, namespace: string, name: string, signal: AbortSignal): Promise<ObjectMeta | undefined> {
-    return this.client.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(name)}`, signal);
+  async getLive(
+    resource: WatchedResource,
+    namespace: string,
+    name: string,
+    signal: AbortSignal,
+  ): Promise<ObjectMeta | undefined> {
+    return this.client.get(
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(name)}`,
+      signal,
+    );
   }
-
 }
 
 /** What a reflector needs from its watch, built once. */
@@ -258,7 +274,13 @@ class Reflector {
           this.synced = true;
           this.healthyAt = clock();
           needList = false;
-          onEvent?.({ type: 'watch_synced', resource: this.resource, namespace: this.namespace, objects: this.objects.size, durationMs: clock() - started });
+          onEvent?.({
+            type: 'watch_synced',
+            resource: this.resource,
+            namespace: this.namespace,
+            objects: this.objects.size,
+            durationMs: clock() - started,
+          });
         }
         let expired = false;
         const timeoutSeconds = Math.round(watchTimeoutSeconds * (0.8 + Math.random() * 0.2));
@@ -295,7 +317,12 @@ class Reflector {
           relistReason = 'expired';
           continue;
         }
-        onEvent?.({ type: 'watch_disconnected', resource: this.resource, namespace: this.namespace, error: (err as Error).message });
+        onEvent?.({
+          type: 'watch_disconnected',
+          resource: this.resource,
+          namespace: this.namespace,
+          error: (err as Error).message,
+        });
         failures++;
         // Capped exponential back-off with jitter: an API-server outage must not become a reconnection storm.
         const delay = Math.min(10_000, 200 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);

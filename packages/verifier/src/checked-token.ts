@@ -26,7 +26,13 @@ export class CheckedToken {
   readonly #maxBytes: number;
   #malformed = false;
 
-  private constructor(candidate: string, checked: boolean, header?: string, scheme: TokenScheme = 'raw', maxBytes = DEFAULT_MAX_TOKEN_BYTES) {
+  private constructor(
+    candidate: string,
+    checked: boolean,
+    header?: string,
+    scheme: TokenScheme = 'raw',
+    maxBytes = DEFAULT_MAX_TOKEN_BYTES,
+  ) {
     this.#candidate = candidate;
     if (checked) this.#value = candidate;
     this.#header = header;
@@ -45,8 +51,15 @@ export class CheckedToken {
    * for a missing token, more than one header, a wrong scheme or a token over `maxBytes`; the shape of the token
    * itself is checked when `value` is first read (see the class).
    */
-  static fromHeader(headerValue: string | string[] | undefined, scheme: TokenScheme, maxBytes: number = DEFAULT_MAX_TOKEN_BYTES): CheckedToken {
-    const candidate = typeof headerValue === 'string' && headerValue.length <= maxBytes + 16 ? afterScheme(headerValue, scheme) : undefined;
+  static fromHeader(
+    headerValue: string | string[] | undefined,
+    scheme: TokenScheme,
+    maxBytes: number = DEFAULT_MAX_TOKEN_BYTES,
+  ): CheckedToken {
+    const candidate =
+      typeof headerValue === 'string' && headerValue.length <= maxBytes + 16
+        ? afterScheme(headerValue, scheme)
+        : undefined;
     if (candidate === undefined || candidate.length === 0 || candidate.length > maxBytes) {
       return new CheckedToken(extractToken(headerValue, scheme, maxBytes), true);
     }
@@ -63,7 +76,8 @@ export class CheckedToken {
       throw err;
     }
     // extractToken takes what follows the scheme, as afterScheme does: the same string, so `hash` is its hash.
-    if (this.#value !== this.#candidate) throw new KubeAuthError('internal_error', 'token extraction disagrees with itself');
+    if (this.#value !== this.#candidate)
+      throw new KubeAuthError('internal_error', 'token extraction disagrees with itself');
     return this.#value;
   }
 

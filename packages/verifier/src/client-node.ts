@@ -36,13 +36,17 @@ const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
  * order, or undefined when it would find none and fall back to http://localhost:8080. Lets a service with no API
  * server configured skip loading client-node altogether.
  */
-export function defaultKubeConfigSource(env: Record<string, string | undefined> = process.env): KubeConfigSource | undefined {
-  if (env.KUBECONFIG) return { variable: 'KUBECONFIG', description: `the kubeconfig in $KUBECONFIG (${env.KUBECONFIG})` };
+export function defaultKubeConfigSource(
+  env: Record<string, string | undefined> = process.env,
+): KubeConfigSource | undefined {
+  if (env.KUBECONFIG)
+    return { variable: 'KUBECONFIG', description: `the kubeconfig in $KUBECONFIG (${env.KUBECONFIG})` };
   // client-node's findHomeDir: $HOME (and on Windows %USERPROFILE%), never the passwd entry.
   const home = env.HOME ?? (process.platform === 'win32' ? env.USERPROFILE : undefined);
   const file = home ? join(home, '.kube', 'config') : undefined;
   if (file && existsSync(file)) return { variable: 'K8S_AUTH_KUBECONFIG', description: `the kubeconfig ${file}` };
-  if (existsSync(IN_CLUSTER_TOKEN)) return { variable: 'K8S_AUTH_KUBECONFIG', description: 'the in-cluster credentials' };
+  if (existsSync(IN_CLUSTER_TOKEN))
+    return { variable: 'K8S_AUTH_KUBECONFIG', description: 'the in-cluster credentials' };
   return undefined;
 }
 
@@ -65,7 +69,9 @@ export class KubeConfigLoadError extends Error {
  */
 export async function loadKubeConfig(path: string | undefined): Promise<KubeConfig | undefined> {
   if (path === 'none') return undefined;
-  const source = path ? { variable: 'K8S_AUTH_KUBECONFIG', description: `the kubeconfig ${path}` } : defaultKubeConfigSource();
+  const source = path
+    ? { variable: 'K8S_AUTH_KUBECONFIG', description: `the kubeconfig ${path}` }
+    : defaultKubeConfigSource();
   if (!source) return undefined;
   const { KubeConfig } = await loadClientNode();
   const kc = new KubeConfig();
@@ -76,7 +82,11 @@ export async function loadKubeConfig(path: string | undefined): Promise<KubeConf
     throw new KubeConfigLoadError(source.variable, `cannot load ${source.description}: ${(err as Error).message}`);
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new KubeConfigLoadError(source.variable, `${source.description} has no current cluster (set current-context)`);
+  if (!cluster)
+    throw new KubeConfigLoadError(
+      source.variable,
+      `${source.description} has no current cluster (set current-context)`,
+    );
   if (!path && cluster.name === 'cluster' && cluster.server === 'http://localhost:8080') return undefined;
   return kc;
 }

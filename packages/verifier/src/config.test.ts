@@ -82,7 +82,10 @@ describe('loadConfig: defaults', () => {
   });
 
   it('treats empty variables as unset', () => {
-    expect(loadConfig({ ...REQUIRED, K8S_AUTH_MODE: '', K8S_AUTH_LEEWAY_SECONDS: '  ' })).toMatchObject({ mode: 'local', leewaySeconds: 60 });
+    expect(loadConfig({ ...REQUIRED, K8S_AUTH_MODE: '', K8S_AUTH_LEEWAY_SECONDS: '  ' })).toMatchObject({
+      mode: 'local',
+      leewaySeconds: 60,
+    });
   });
 });
 
@@ -198,7 +201,10 @@ describe('loadConfig: invalid values name their variable', () => {
     ['K8S_AUTH_ISSUER', { K8S_AUTH_ISSUER: 'http://kubernetes.default.svc' }],
     ['K8S_AUTH_ISSUER', { K8S_AUTH_ISSUER: 'https://ok.example,kubernetes.default.svc' }],
     ['K8S_AUTH_ISSUER', { K8S_AUTH_ISSUER: ',' }],
-    ['K8S_AUTH_JWKS_URI', { K8S_AUTH_ISSUER: 'https://a.example,https://b.example', K8S_AUTH_JWKS_URI: 'https://a.example/jwks' }],
+    [
+      'K8S_AUTH_JWKS_URI',
+      { K8S_AUTH_ISSUER: 'https://a.example,https://b.example', K8S_AUTH_JWKS_URI: 'https://a.example/jwks' },
+    ],
     ['K8S_AUTH_JWKS_URI', { K8S_AUTH_JWKS_URI: 'https://a.example/jwks,https://b.example/jwks' }],
     ['K8S_AUTH_JWKS_URI', { K8S_AUTH_JWKS_URI: 'kubernetes.default.svc/openid/v1/jwks' }],
     ['K8S_AUTH_ALLOWED_IDENTITIES', { K8S_AUTH_ALLOWED_IDENTITIES: undefined }],
@@ -268,7 +274,8 @@ async function withoutKubeconfig<T>(fn: () => Promise<T>, env: Record<string, st
   process.env.HOME = dir;
   Object.assign(process.env, env);
   try {
-    if (existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) throw new Error('running in a pod: cannot test the absence of credentials');
+    if (existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token'))
+      throw new Error('running in a pod: cannot test the absence of credentials');
     return await fn();
   } finally {
     for (const [k, v] of Object.entries(saved)) {
@@ -313,7 +320,9 @@ describe('createKubeAuth', () => {
   it('builds a local-mode stack that verifies offline through the middleware', async () => {
     const { auth, app, issuer, client } = await stack();
     expect(auth.verifier.mode).toBe('local');
-    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    const res = await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(rsa));
     expect([res.status, res.text]).toEqual([200, 'hello system:serviceaccount:api:api']);
     expect(issuer.calls).toEqual([issuer.discoveryUrl, issuer.jwksUri]);
     expect(client.requests).toEqual([]);
@@ -321,39 +330,51 @@ describe('createKubeAuth', () => {
 
   it('rejects callers the configured identities do not include with 403', async () => {
     const { app } = await stack();
-    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { namespace: 'web', serviceAccount: 'frontend' }));
+    const res = await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(rsa, { namespace: 'web', serviceAccount: 'frontend' }));
     expect(res.status).toBe(403);
   });
 
   it('rejects tokens for another audience with 401', async () => {
     const { app } = await stack();
-    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { audience: ['https://kubernetes.default.svc'] }));
+    const res = await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(rsa, { audience: ['https://kubernetes.default.svc'] }));
     expect([res.status, res.body.reason]).toEqual([401, 'audience_mismatch']);
   });
 
   it('confirms revocation-sensitive routes with TokenReview in local mode', async () => {
     const { app, client } = await stack();
-    const res = await request(app).delete('/data').set('X-Client-Id', await signToken(rsa));
+    const res = await request(app)
+      .delete('/data')
+      .set('X-Client-Id', await signToken(rsa));
     expect(res.status).toBe(200);
     expect(client.requests).toHaveLength(1);
   });
 
   it('uses the configured JWKS URI without discovery', async () => {
     const { app, issuer } = await stack({ K8S_AUTH_JWKS_URI: `${ISSUER}/openid/v1/jwks` });
-    await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(rsa));
     expect(issuer.calls).toEqual([issuer.jwksUri]);
   });
 
   it('bounds the key set’s max-age by K8S_AUTH_JWKS_MAX_AGE_SECONDS', async () => {
     const { app, events } = await stack({ K8S_AUTH_JWKS_MAX_AGE_SECONDS: '60' });
-    await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(rsa));
     expect(events.find((e) => e.type === 'jwks_fetch')).toMatchObject({ ok: true, maxAgeSeconds: 60 });
   });
 
   it('builds a tokenreview-mode stack that reviews every token, pre-checked offline', async () => {
     const { auth, app, client, issuer } = await stack({ K8S_AUTH_MODE: 'tokenreview' });
     expect(auth.verifier.mode).toBe('tokenreview');
-    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    const res = await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(rsa));
     expect([res.status, res.text]).toEqual([200, 'hello system:serviceaccount:api:api']);
     expect(client.requests).toHaveLength(1);
     expect(issuer.calls).toEqual([issuer.discoveryUrl, issuer.jwksUri]);
@@ -362,15 +383,22 @@ describe('createKubeAuth', () => {
   it('tokenreview mode: a forged token is refused by the pre-check and never reaches the API server', async () => {
     const { app, client } = await stack({ K8S_AUTH_MODE: 'tokenreview' });
     const forger = await generateTestKey('RS256', 'rsa-1');
-    const res = await request(app).get('/data').set('X-Client-Id', await signToken(forger));
+    const res = await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(forger));
     expect([res.status, res.body.reason]).toEqual([401, 'signature_invalid']);
     expect(client.requests).toEqual([]);
   });
 
   it('tokenreview mode with K8S_AUTH_TOKENREVIEW_PRECHECK=false: the review alone decides, no key set is fetched', async () => {
-    const { auth, app, client, issuer } = await stack({ K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_TOKENREVIEW_PRECHECK: 'false' });
+    const { auth, app, client, issuer } = await stack({
+      K8S_AUTH_MODE: 'tokenreview',
+      K8S_AUTH_TOKENREVIEW_PRECHECK: 'false',
+    });
     expect(auth.verifier.local).toBeUndefined();
-    const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa));
+    const res = await request(app)
+      .get('/data')
+      .set('X-Client-Id', await signToken(rsa));
     expect(res.status).toBe(200);
     expect(client.requests).toHaveLength(1);
     expect(issuer.calls).toEqual([]);
@@ -379,17 +407,29 @@ describe('createKubeAuth', () => {
   it('K8S_AUTH_REQUIRE_NODE_BINDING refuses tokens without a node in both modes', async () => {
     for (const mode of ['local', 'tokenreview']) {
       const { app } = await stack({ K8S_AUTH_MODE: mode, K8S_AUTH_REQUIRE_NODE_BINDING: 'true' });
-      const res = await request(app).get('/data').set('X-Client-Id', await signToken(rsa, { node: null }));
+      const res = await request(app)
+        .get('/data')
+        .set('X-Client-Id', await signToken(rsa, { node: null }));
       expect([mode, res.status, res.body.reason]).toEqual([mode, 401, 'claim_invalid']);
-      expect((await request(app).get('/data').set('X-Client-Id', await signToken(rsa))).status).toBe(200);
+      expect(
+        (
+          await request(app)
+            .get('/data')
+            .set('X-Client-Id', await signToken(rsa))
+        ).status,
+      ).toBe(200);
     }
   });
 
   it('fails at start-up, naming K8S_AUTH_KUBECONFIG, in tokenreview mode without any API server configured', async () => {
     const env = { ...REQUIRED, K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
-    const err = await withoutKubeconfig(() => configRejectionOf(kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })));
+    const err = await withoutKubeconfig(() =>
+      configRejectionOf(kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })),
+    );
     expect(err.variable).toBe('K8S_AUTH_KUBECONFIG');
-    const none = await configRejectionOf(kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: 'none' }, { fetch: new FakeIssuer().fetch }));
+    const none = await configRejectionOf(
+      kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: 'none' }, { fetch: new FakeIssuer().fetch }),
+    );
     expect(none.variable).toBe('K8S_AUTH_KUBECONFIG');
   });
 
@@ -400,11 +440,16 @@ describe('createKubeAuth', () => {
     const noContext = join(dir, 'no-context-kubeconfig');
     writeFileSync(noContext, JSON.stringify(KUBECONFIG));
     for (const file of [broken, noContext]) {
-      const err = await configRejectionOf(kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: file }, { fetch: new FakeIssuer().fetch }));
+      const err = await configRejectionOf(
+        kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: file }, { fetch: new FakeIssuer().fetch }),
+      );
       expect([err.variable, err.message]).toEqual(['K8S_AUTH_KUBECONFIG', expect.stringContaining(file)]);
     }
     // One found by default through $KUBECONFIG is blamed on that variable.
-    const fromEnv = await withoutKubeconfig(() => configRejectionOf(kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })), { KUBECONFIG: broken });
+    const fromEnv = await withoutKubeconfig(
+      () => configRejectionOf(kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch })),
+      { KUBECONFIG: broken },
+    );
     expect(fromEnv.variable).toBe('KUBECONFIG');
   });
 
@@ -412,9 +457,14 @@ describe('createKubeAuth', () => {
     const found = join(dir, 'found-kubeconfig');
     writeFileSync(found, JSON.stringify({ ...KUBECONFIG, 'current-context': 'c' }));
     const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none' };
-    const withFound = await withoutKubeconfig(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch }), { KUBECONFIG: found });
+    const withFound = await withoutKubeconfig(() => kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch }), {
+      KUBECONFIG: found,
+    });
     expect(withFound.verifier.tokenReview).toBeDefined();
-    const auth = await withoutKubeconfig(() => kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: 'none' }, { fetch: new FakeIssuer().fetch }), { KUBECONFIG: found });
+    const auth = await withoutKubeconfig(
+      () => kubeAuthFromEnv({ ...env, K8S_AUTH_KUBECONFIG: 'none' }, { fetch: new FakeIssuer().fetch }),
+      { KUBECONFIG: found },
+    );
     expect(auth.verifier.tokenReview).toBeUndefined();
     expect(auth.accessReviewer).toBeUndefined();
     expect(configErrorOf(() => auth.middleware({ revocationSensitive: true })).variable).toBe('K8S_AUTH_KUBECONFIG');
@@ -449,7 +499,9 @@ describe('createKubeAuth', () => {
   });
 
   it('kubeAuthFromEnv validates the environment first', async () => {
-    await expect(kubeAuthFromEnv({}, { fetch: new FakeIssuer().fetch, tokenReviewClient: new FakeTokenReviewClient() })).rejects.toThrow(ConfigError);
+    await expect(
+      kubeAuthFromEnv({}, { fetch: new FakeIssuer().fetch, tokenReviewClient: new FakeTokenReviewClient() }),
+    ).rejects.toThrow(ConfigError);
   });
 
   it('kubeAuthFromEnv builds the configured stack', async () => {
@@ -475,25 +527,45 @@ function identityOf(namespace: string, name: string) {
 
 describe('revocation watch and SubjectAccessReview configuration', () => {
   it('derives the watched namespaces from the allow-list, or takes them explicitly', () => {
-    expect(loadConfig({ ...REQUIRED, K8S_AUTH_REVOCATION: 'watch' })).toMatchObject({ revocation: 'watch', revocationNamespaces: ['api'] });
+    expect(loadConfig({ ...REQUIRED, K8S_AUTH_REVOCATION: 'watch' })).toMatchObject({
+      revocation: 'watch',
+      revocationNamespaces: ['api'],
+    });
     expect(
-      loadConfig({ ...REQUIRED, K8S_AUTH_ALLOWED_IDENTITIES: '*', K8S_AUTH_REVOCATION: 'watch', K8S_AUTH_REVOCATION_NAMESPACES: 'api, jobs' }),
+      loadConfig({
+        ...REQUIRED,
+        K8S_AUTH_ALLOWED_IDENTITIES: '*',
+        K8S_AUTH_REVOCATION: 'watch',
+        K8S_AUTH_REVOCATION_NAMESPACES: 'api, jobs',
+      }),
     ).toMatchObject({ revocationNamespaces: ['api', 'jobs'] });
   });
 
   it('names the variable of every invalid revocation setting', () => {
     expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION: 'always' }).variable).toBe('K8S_AUTH_REVOCATION');
-    expect(configError({ ...REQUIRED, K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_REVOCATION: 'watch' }).variable).toBe('K8S_AUTH_REVOCATION');
-    expect(configError({ ...REQUIRED, K8S_AUTH_ALLOWED_IDENTITIES: '*', K8S_AUTH_REVOCATION: 'watch' }).variable).toBe('K8S_AUTH_REVOCATION_NAMESPACES');
-    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION: 'watch', K8S_AUTH_REVOCATION_NAMESPACES: 'Bad_NS' }).variable).toBe(
+    expect(configError({ ...REQUIRED, K8S_AUTH_MODE: 'tokenreview', K8S_AUTH_REVOCATION: 'watch' }).variable).toBe(
+      'K8S_AUTH_REVOCATION',
+    );
+    expect(configError({ ...REQUIRED, K8S_AUTH_ALLOWED_IDENTITIES: '*', K8S_AUTH_REVOCATION: 'watch' }).variable).toBe(
       'K8S_AUTH_REVOCATION_NAMESPACES',
     );
-    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION_FALLBACK: 'maybe' }).variable).toBe('K8S_AUTH_REVOCATION_FALLBACK');
-    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS: '-1' }).variable).toBe('K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS');
+    expect(
+      configError({ ...REQUIRED, K8S_AUTH_REVOCATION: 'watch', K8S_AUTH_REVOCATION_NAMESPACES: 'Bad_NS' }).variable,
+    ).toBe('K8S_AUTH_REVOCATION_NAMESPACES');
+    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION_FALLBACK: 'maybe' }).variable).toBe(
+      'K8S_AUTH_REVOCATION_FALLBACK',
+    );
+    expect(configError({ ...REQUIRED, K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS: '-1' }).variable).toBe(
+      'K8S_AUTH_REVOCATION_MAX_STALENESS_SECONDS',
+    );
   });
 
   it('reads static SubjectAccessReview attributes, which replace the allow-list requirement', () => {
-    const sar = { K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_RESOURCE: 'records.data.example.com/status' };
+    const sar = {
+      K8S_AUTH_AUDIENCE: 'data-store',
+      K8S_AUTH_SAR_VERB: 'get',
+      K8S_AUTH_SAR_RESOURCE: 'records.data.example.com/status',
+    };
     expect(loadConfig({ ...sar, K8S_AUTH_SAR_NAMESPACE: 'data-store' }).access).toEqual({
       verb: 'get',
       resource: 'records',
@@ -501,10 +573,16 @@ describe('revocation watch and SubjectAccessReview configuration', () => {
       subresource: 'status',
       namespace: 'data-store',
     });
-    expect(loadConfig({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_PATH: '/metrics' }).access).toEqual({ verb: 'get', path: '/metrics' });
-    expect(configError({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_RESOURCE: 'records' }).variable).toBe('K8S_AUTH_SAR_VERB');
+    expect(
+      loadConfig({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_PATH: '/metrics' }).access,
+    ).toEqual({ verb: 'get', path: '/metrics' });
+    expect(configError({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_RESOURCE: 'records' }).variable).toBe(
+      'K8S_AUTH_SAR_VERB',
+    );
     expect(configError({ ...sar, K8S_AUTH_SAR_PATH: '/metrics' }).variable).toBe('K8S_AUTH_SAR_RESOURCE');
-    expect(configError({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_PATH: 'metrics' }).variable).toBe('K8S_AUTH_SAR_PATH');
+    expect(
+      configError({ K8S_AUTH_AUDIENCE: 'data-store', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_PATH: 'metrics' }).variable,
+    ).toBe('K8S_AUTH_SAR_PATH');
     // RBAC only, with the watch: the namespaces cannot be derived from an allow-list.
     expect(configError({ ...sar, K8S_AUTH_REVOCATION: 'watch' }).variable).toBe('K8S_AUTH_REVOCATION_NAMESPACES');
   });
@@ -524,7 +602,13 @@ describe('createKubeAuth: watch-mode revocation and SubjectAccessReview', () => 
     const reviews = new FakeTokenReviewClient();
     const sars: unknown[] = [];
     const auth = await createKubeAuth(
-      loadConfig({ K8S_AUTH_AUDIENCE: AUDIENCE, K8S_AUTH_ISSUER: ISSUER, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', ...env }),
+      loadConfig({
+        K8S_AUTH_AUDIENCE: AUDIENCE,
+        K8S_AUTH_ISSUER: ISSUER,
+        K8S_AUTH_CA_FILE: 'none',
+        K8S_AUTH_TOKEN_FILE: 'none',
+        ...env,
+      }),
       {
         fetch: issuer.fetch,
         tokenReviewClient: reviews,
@@ -562,20 +646,38 @@ describe('createKubeAuth: watch-mode revocation and SubjectAccessReview', () => 
   it('asks RBAC about every route when K8S_AUTH_SAR_* is set, with no allow-list needed', async () => {
     let allowed = true;
     const { app, sars, token } = await stack(
-      { K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_RESOURCE: 'records.data.example.com', K8S_AUTH_SAR_NAMESPACE: 'data-store', K8S_AUTH_SAR_DENY_TTL_SECONDS: '0', K8S_AUTH_SAR_ALLOW_TTL_SECONDS: '0' },
+      {
+        K8S_AUTH_SAR_VERB: 'get',
+        K8S_AUTH_SAR_RESOURCE: 'records.data.example.com',
+        K8S_AUTH_SAR_NAMESPACE: 'data-store',
+        K8S_AUTH_SAR_DENY_TTL_SECONDS: '0',
+        K8S_AUTH_SAR_ALLOW_TTL_SECONDS: '0',
+      },
       () => allowed,
     );
     expect((await request(app).get('/data').set('Authorization', `Bearer ${token}`)).status).toBe(200);
     allowed = false;
     const denied = await request(app).get('/data').set('Authorization', `Bearer ${token}`);
     expect([denied.status, denied.body.reason]).toEqual([403, 'subjectaccessreview_denied']);
-    expect(sars[0]).toMatchObject({ user: 'system:serviceaccount:api:api', resourceAttributes: { verb: 'get', resource: 'records', group: 'data.example.com' } });
+    expect(sars[0]).toMatchObject({
+      user: 'system:serviceaccount:api:api',
+      resourceAttributes: { verb: 'get', resource: 'records', group: 'data.example.com' },
+    });
   });
 
   it('adapterOptions() gives fastify what middleware() gives express: the watch verifier, SAR attributes and reviewer', async () => {
     let allowed = true;
     const { auth, server, reviews, sars, token } = await stack(
-      { ...REQUIRED, K8S_AUTH_REVOCATION: 'watch', K8S_AUTH_REVOCATION_NAMESPACES: 'api', K8S_AUTH_SAR_VERB: 'get', K8S_AUTH_SAR_RESOURCE: 'records.data.example.com', K8S_AUTH_SAR_NAMESPACE: 'data-store', K8S_AUTH_SAR_DENY_TTL_SECONDS: '0', K8S_AUTH_SAR_ALLOW_TTL_SECONDS: '0' },
+      {
+        ...REQUIRED,
+        K8S_AUTH_REVOCATION: 'watch',
+        K8S_AUTH_REVOCATION_NAMESPACES: 'api',
+        K8S_AUTH_SAR_VERB: 'get',
+        K8S_AUTH_SAR_RESOURCE: 'records.data.example.com',
+        K8S_AUTH_SAR_NAMESPACE: 'data-store',
+        K8S_AUTH_SAR_DENY_TTL_SECONDS: '0',
+        K8S_AUTH_SAR_ALLOW_TTL_SECONDS: '0',
+      },
       () => allowed,
     );
     const app = Fastify();
@@ -588,7 +690,10 @@ describe('createKubeAuth: watch-mode revocation and SubjectAccessReview', () => 
       app.get('/data', async () => 'ok');
       const get = async () => {
         const response = await app.inject({ url: '/data', headers: { authorization: `Bearer ${token}` } });
-        return [response.statusCode, response.statusCode === 200 ? response.body : (response.json<{ reason: string }>()).reason];
+        return [
+          response.statusCode,
+          response.statusCode === 200 ? response.body : response.json<{ reason: string }>().reason,
+        ];
       };
       expect(await get()).toEqual([200, 'ok']);
       allowed = false;

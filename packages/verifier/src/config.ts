@@ -12,7 +12,12 @@ import type { MetadataClient } from './metadata-client.js';
 import { LocalVerifier, type IssuerConfig } from './local-verifier.js';
 import { Policy } from './policy.js';
 import { RevocationChecker } from './revocation.js';
-import { SubjectAccessReviewer, validateAccessAttributes, type AccessAttributes, type SubjectAccessReviewClient } from './subject-access-review.js';
+import {
+  SubjectAccessReviewer,
+  validateAccessAttributes,
+  type AccessAttributes,
+  type SubjectAccessReviewClient,
+} from './subject-access-review.js';
 import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
 import { TokenReviewVerifier, type TokenReviewClient } from './token-review.js';
 import { FileTokenSource } from './token-source.js';
@@ -88,7 +93,11 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
     const value = env[name]?.trim();
     return value === '' ? undefined : value;
   };
-  const list = (name: string) => (get(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (name: string) =>
+    (get(name) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const int = (name: string, fallback: number, min: number, max: number) => {
     const raw = get(name);
     if (raw === undefined) return fallback;
@@ -116,17 +125,20 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
   };
 
   const mode = get('K8S_AUTH_MODE') ?? 'local';
-  if (mode !== 'local' && mode !== 'tokenreview') throw new ConfigError('K8S_AUTH_MODE', `expected local or tokenreview, got "${mode}"`);
+  if (mode !== 'local' && mode !== 'tokenreview')
+    throw new ConfigError('K8S_AUTH_MODE', `expected local or tokenreview, got "${mode}"`);
 
   const audiences = list('K8S_AUTH_AUDIENCE');
   if (audiences.length === 0) {
     throw new ConfigError('K8S_AUTH_AUDIENCE', 'required: the audience tokens must be minted for (e.g. data-store)');
   }
 
-  const issuerNames = get('K8S_AUTH_ISSUER') === undefined ? ['https://kubernetes.default.svc.cluster.local'] : list('K8S_AUTH_ISSUER');
+  const issuerNames =
+    get('K8S_AUTH_ISSUER') === undefined ? ['https://kubernetes.default.svc.cluster.local'] : list('K8S_AUTH_ISSUER');
   if (issuerNames.length === 0) throw new ConfigError('K8S_AUTH_ISSUER', 'at least one issuer is required');
   for (const issuer of issuerNames) {
-    if (!/^https:\/\/[^\s]+$/.test(issuer)) throw new ConfigError('K8S_AUTH_ISSUER', `issuer "${issuer}" is not an https URL`);
+    if (!/^https:\/\/[^\s]+$/.test(issuer))
+      throw new ConfigError('K8S_AUTH_ISSUER', `issuer "${issuer}" is not an https URL`);
   }
   const jwksUris = list('K8S_AUTH_JWKS_URI');
   if (jwksUris.length > 0 && jwksUris.length !== issuerNames.length) {
@@ -154,7 +166,9 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
 
   let algorithms: string[];
   try {
-    algorithms = checkAlgorithms(get('K8S_AUTH_ALGORITHMS') === undefined ? DEFAULT_ALGORITHMS : list('K8S_AUTH_ALGORITHMS'));
+    algorithms = checkAlgorithms(
+      get('K8S_AUTH_ALGORITHMS') === undefined ? DEFAULT_ALGORITHMS : list('K8S_AUTH_ALGORITHMS'),
+    );
   } catch (err) {
     throw new ConfigError('K8S_AUTH_ALGORITHMS', (err as Error).message);
   }
@@ -172,11 +186,15 @@ export function loadConfig(env: Env = process.env): KubeAuthConfig {
     throw new ConfigError('K8S_AUTH_REVOCATION', `expected tokenreview, watch or none, got "${revocation}"`);
   }
   if (revocation === 'watch' && mode === 'tokenreview') {
-    throw new ConfigError('K8S_AUTH_REVOCATION', 'watch needs K8S_AUTH_MODE=local (TokenReview mode already asks the API server about every token)');
+    throw new ConfigError(
+      'K8S_AUTH_REVOCATION',
+      'watch needs K8S_AUTH_MODE=local (TokenReview mode already asks the API server about every token)',
+    );
   }
   let revocationNamespaces = list('K8S_AUTH_REVOCATION_NAMESPACES');
   for (const ns of revocationNamespaces) {
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) throw new ConfigError('K8S_AUTH_REVOCATION_NAMESPACES', `"${ns}" is not a namespace name`);
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns))
+      throw new ConfigError('K8S_AUTH_REVOCATION_NAMESPACES', `"${ns}" is not a namespace name`);
   }
   if (revocation === 'watch' && revocationNamespaces.length === 0) {
     const derived = access ? undefined : admittedNamespaces(allow, allowGroups);
@@ -250,7 +268,8 @@ function accessAttributes(get: (name: string) => string | undefined): AccessAttr
   }
   let attributes: AccessAttributes;
   if (path !== undefined) {
-    if (namespace !== undefined || name !== undefined) throw new ConfigError('K8S_AUTH_SAR_PATH', 'a non-resource path takes no namespace or name');
+    if (namespace !== undefined || name !== undefined)
+      throw new ConfigError('K8S_AUTH_SAR_PATH', 'a non-resource path takes no namespace or name');
     attributes = { verb, path };
   } else {
     const [qualified = '', subresource] = (resource as string).split('/');
@@ -410,7 +429,11 @@ function assemble(config: KubeAuthConfig, deps: KubeAuthDependencies, kubeConfig
   const verifier = new ServiceAccountVerifier({ mode: config.mode, local, tokenReview });
   const cluster = (what: string): KubeConfig => {
     const kc = kubeConfig;
-    if (!kc) throw new ConfigError('K8S_AUTH_KUBECONFIG', `${what} needs the API server: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG`);
+    if (!kc)
+      throw new ConfigError(
+        'K8S_AUTH_KUBECONFIG',
+        `${what} needs the API server: run in a pod (in-cluster credentials) or set K8S_AUTH_KUBECONFIG`,
+      );
     return kc;
   };
   // With RBAC deciding and no allow-list, the policy admits every authenticated ServiceAccount.
@@ -480,7 +503,10 @@ function assemble(config: KubeAuthConfig, deps: KubeAuthDependencies, kubeConfig
       if (options.revocationSensitive && config.mode === 'local') {
         // Routes are built at start-up: refuse to start rather than fail every request of this route.
         if (config.revocation === 'none') {
-          throw new ConfigError('K8S_AUTH_REVOCATION', 'a revocation-sensitive route needs tokenreview or watch, not none');
+          throw new ConfigError(
+            'K8S_AUTH_REVOCATION',
+            'a revocation-sensitive route needs tokenreview or watch, not none',
+          );
         }
         if (config.revocation === 'tokenreview' && !verifier.canReview) {
           throw new ConfigError(

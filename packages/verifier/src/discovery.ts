@@ -34,7 +34,10 @@ export async function fetchDiscoveryDocument(
   }
   const doc = body as Partial<DiscoveryDocument>;
   if (doc.issuer !== issuer) {
-    throw new KubeAuthError('jwks_unavailable', `OIDC discovery document names issuer ${String(doc.issuer)}, expected ${issuer}`);
+    throw new KubeAuthError(
+      'jwks_unavailable',
+      `OIDC discovery document names issuer ${String(doc.issuer)}, expected ${issuer}`,
+    );
   }
   if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) {
     throw new KubeAuthError('jwks_unavailable', `OIDC discovery document of ${issuer} has no usable jwks_uri`);

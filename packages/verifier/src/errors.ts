@@ -33,17 +33,27 @@ export const REASONS = {
     kind: 'unavailable',
     description: 'this service may not create TokenReviews (bind it to system:auth-delegator)',
   },
-  identity_not_allowed: { kind: 'forbidden', description: 'authenticated, but the policy does not allow this identity' },
-  internal_error: { kind: 'unavailable', description: 'the verifier failed unexpectedly (a bug or an internal fault), never a pass' },
+  identity_not_allowed: {
+    kind: 'forbidden',
+    description: 'authenticated, but the policy does not allow this identity',
+  },
+  internal_error: {
+    kind: 'unavailable',
+    description: 'the verifier failed unexpectedly (a bug or an internal fault), never a pass',
+  },
   token_revoked: {
     kind: 'invalid',
     description: 'the pod or ServiceAccount the token is bound to is gone, deleted or recreated (seen by the watch)',
   },
   revocation_unavailable: {
     kind: 'unavailable',
-    description: 'the watch of pods and ServiceAccounts is stale or not synced, and no TokenReview fallback is configured',
+    description:
+      'the watch of pods and ServiceAccounts is stale or not synced, and no TokenReview fallback is configured',
   },
-  subjectaccessreview_denied: { kind: 'forbidden', description: "the cluster's RBAC does not allow this caller this action" },
+  subjectaccessreview_denied: {
+    kind: 'forbidden',
+    description: "the cluster's RBAC does not allow this caller this action",
+  },
   subjectaccessreview_unavailable: {
     kind: 'unavailable',
     description: 'a SubjectAccessReview cannot be asked (API server unreachable, or no system:auth-delegator binding)',

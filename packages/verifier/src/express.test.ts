@@ -38,7 +38,11 @@ function app(options: Partial<KubeAuthMiddlewareOptions> = {}): Express {
   const a = express();
   a.get(
     '/data',
-    kubeAuth({ verifier: localVerifier(), policy: new Policy({ allow: ['system:serviceaccount:api:api'] }), ...options }),
+    kubeAuth({
+      verifier: localVerifier(),
+      policy: new Policy({ allow: ['system:serviceaccount:api:api'] }),
+      ...options,
+    }),
     (req, res) => {
       res.json({ kubeAuth: req.kubeAuth });
     },
@@ -50,8 +54,16 @@ describe('kubeAuth middleware: default RFC 6750 answers', () => {
   it('lets an allowed caller through with req.kubeAuth set', async () => {
     const res = await request(app()).get('/data').set('Authorization', `Bearer ${good}`);
     expect(res.status).toBe(200);
-    expect(res.body.kubeAuth.identity).toMatchObject({ username: 'system:serviceaccount:api:api', namespace: 'api', verifiedBy: 'local' });
-    expect(res.body.kubeAuth.decision).toEqual({ allowed: true, reason: 'identity_allowed', rule: 'system:serviceaccount:api:api' });
+    expect(res.body.kubeAuth.identity).toMatchObject({
+      username: 'system:serviceaccount:api:api',
+      namespace: 'api',
+      verifiedBy: 'local',
+    });
+    expect(res.body.kubeAuth.decision).toEqual({
+      allowed: true,
+      reason: 'identity_allowed',
+      rule: 'system:serviceaccount:api:api',
+    });
   });
 
   it('refuses a request with two Authorization headers, even when the first is valid (token_malformed)', async () => {
@@ -174,7 +186,9 @@ describe('kubeAuth middleware: default RFC 6750 answers', () => {
         return inner.verify(token, options);
       },
     };
-    await request(app({ verifier, revocationSensitive: true })).get('/data').set('Authorization', `Bearer ${good}`);
+    await request(app({ verifier, revocationSensitive: true }))
+      .get('/data')
+      .set('Authorization', `Bearer ${good}`);
     expect(seen).toEqual([{ revocationSensitive: true }]);
   });
 });
@@ -240,8 +254,17 @@ describe('kubeAuth middleware: onDecision', () => {
       ['rejected', 'identity_not_allowed'],
       ['rejected', 'token_missing'],
     ]);
-    expect(events.map((e) => e.tokenHash)).toEqual([tokenHash(good), tokenHash(forged), tokenHash(stranger), undefined]);
-    expect(events[0]).toMatchObject({ method: 'GET', path: '/data', identity: { username: 'system:serviceaccount:api:api' } });
+    expect(events.map((e) => e.tokenHash)).toEqual([
+      tokenHash(good),
+      tokenHash(forged),
+      tokenHash(stranger),
+      undefined,
+    ]);
+    expect(events[0]).toMatchObject({
+      method: 'GET',
+      path: '/data',
+      identity: { username: 'system:serviceaccount:api:api' },
+    });
     const everything = JSON.stringify(events) + bodies.join('');
     for (const token of [good, forged, stranger]) {
       expect(everything).not.toContain(token);
@@ -252,7 +275,11 @@ describe('kubeAuth middleware: onDecision', () => {
 
 describe('kubeAuth middleware: declared routes', () => {
   it('refuses to build a revocation-sensitive middleware whose verifier cannot ask TokenReview', () => {
-    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch });
+    const local = new LocalVerifier({
+      issuers: [ISSUER],
+      audience: AUDIENCE,
+      fetch: new FakeIssuer({ keys: [rsa] }).fetch,
+    });
     const verifier = new ServiceAccountVerifier({ mode: 'local', local });
     const policy = new Policy({ allow: ['api:api'] });
     expect(() => kubeAuth({ verifier, policy, revocationSensitive: true })).toThrow(/TokenReview/);

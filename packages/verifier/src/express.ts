@@ -66,7 +66,8 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
   const scheme = options.scheme ?? (header === 'authorization' ? 'bearer' : 'raw');
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
   const realm = options.realm ?? 'kube-service-auth';
-  const respond = options.onReject ?? ((req: Request, res: Response, error: KubeAuthError) => rfc6750(res, error, realm, scheme));
+  const respond =
+    options.onReject ?? ((req: Request, res: Response, error: KubeAuthError) => rfc6750(res, error, realm, scheme));
   const onDecision = options.onDecision;
   const core = new RequestAuthenticator({
     verifier: options.verifier,
@@ -78,7 +79,14 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
 
   // Runs outside any try of the verification: a throwing hook is the application's error (express answers it with
   // its error handler), never reported as a rejection or blamed on the verifier.
-  const finish = (req: Request, res: Response, next: NextFunction, outcome: AuthOutcome, token: CheckedToken | undefined, started: number) => {
+  const finish = (
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    outcome: AuthOutcome,
+    token: CheckedToken | undefined,
+    started: number,
+  ) => {
     if (outcome.allowed) {
       req.kubeAuth = outcome.result;
       if (onDecision) onDecision(decisionEvent(outcome, req.method, req.path, token, started));

@@ -34,7 +34,12 @@ afterEach(async () => {
 
 function localVerifier(seen?: Array<VerifyOptions | undefined>): Verifier {
   const issuer = new FakeIssuer({ keys: [rsa] });
-  const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: fakeClock().clock });
+  const local = new LocalVerifier({
+    issuers: [ISSUER],
+    audience: AUDIENCE,
+    fetch: issuer.fetch,
+    clock: fakeClock().clock,
+  });
   return {
     mode: 'local',
     verify: (token, options) => {
@@ -49,16 +54,26 @@ const throwing = (error: Error): Verifier => ({ mode: 'local', verify: () => Pro
 async function serve(options: Partial<FastifyKubeAuthOptions> = {}): Promise<string> {
   const app = Fastify();
   apps.push(app);
-  await app.register(fastifyKubeAuth, { verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), ...options });
+  await app.register(fastifyKubeAuth, {
+    verifier: localVerifier(),
+    policy: new Policy({ allow: ['api:api'] }),
+    ...options,
+  });
   app.get('/data', async (request) => ({ kubeAuth: request.kubeAuth }));
   app.get('/healthz', { config: { kubeAuth: false } }, async (request) => ({ ok: true, kubeAuth: request.kubeAuth }));
-  app.get('/web', { config: { kubeAuth: { policy: new Policy({ allow: ['web:*'] }) } } }, async (request) => ({ kubeAuth: request.kubeAuth }));
+  app.get('/web', { config: { kubeAuth: { policy: new Policy({ allow: ['web:*'] }) } } }, async (request) => ({
+    kubeAuth: request.kubeAuth,
+  }));
   return app.listen({ host: '127.0.0.1', port: 0 });
 }
 
 async function call(url: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { headers });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> & { kubeAuth?: { identity: { username: string } } } };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: (await res.json()) as Record<string, unknown> & { kubeAuth?: { identity: { username: string } } },
+  };
 }
 
 describe('fastify plugin: the RFC 6750 answers of the express middleware', () => {
@@ -87,18 +102,26 @@ describe('fastify plugin: the RFC 6750 answers of the express middleware', () =>
       { error: 'invalid_token', reason: 'signature_invalid' },
     ]);
     const other = await call(`${base}/data`, { authorization: `Bearer ${stranger}` });
-    expect([other.status, other.headers.get('www-authenticate'), other.body]).toEqual([403, null, { error: 'forbidden', reason: 'identity_not_allowed' }]);
+    expect([other.status, other.headers.get('www-authenticate'), other.body]).toEqual([
+      403,
+      null,
+      { error: 'forbidden', reason: 'identity_not_allowed' },
+    ]);
   });
 
   it('refuses two Authorization headers even when the first is valid (token_malformed)', async () => {
     const base = await serve();
     // node:http sends one field line per array item (fetch would join them into one line).
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest(`${base}/data`, { headers: { authorization: [`Bearer ${good}`, 'Bearer x.y.z'] as unknown as string } }, (r) => {
-        let body = '';
-        r.on('data', (c: Buffer) => (body += c.toString()));
-        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
-      });
+      const req = httpRequest(
+        `${base}/data`,
+        { headers: { authorization: [`Bearer ${good}`, 'Bearer x.y.z'] as unknown as string } },
+        (r) => {
+          let body = '';
+          r.on('data', (c: Buffer) => (body += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -112,7 +135,11 @@ describe('fastify plugin: the RFC 6750 answers of the express middleware', () =>
     ] as const) {
       const base = await serve({ verifier: throwing(error) });
       const res = await call(`${base}/data`, { authorization: `Bearer ${good}` });
-      expect([res.status, res.headers.get('retry-after'), res.body]).toEqual([503, '5', { error: 'temporarily_unavailable', reason }]);
+      expect([res.status, res.headers.get('retry-after'), res.body]).toEqual([
+        503,
+        '5',
+        { error: 'temporarily_unavailable', reason },
+      ]);
     }
   });
 
@@ -120,7 +147,11 @@ describe('fastify plugin: the RFC 6750 answers of the express middleware', () =>
     const base = await serve({ header: 'X-Client-Id' });
     expect((await call(`${base}/data`, { 'x-client-id': good })).status).toBe(200);
     const missing = await call(`${base}/data`, { authorization: `Bearer ${good}` });
-    expect([missing.status, missing.headers.get('www-authenticate'), missing.body.reason]).toEqual([401, null, 'token_missing']);
+    expect([missing.status, missing.headers.get('www-authenticate'), missing.body.reason]).toEqual([
+      401,
+      null,
+      'token_missing',
+    ]);
   });
 
   it('answers through onReject when given', async () => {
@@ -132,7 +163,12 @@ describe('fastify plugin: the RFC 6750 answers of the express middleware', () =>
 
 describe('fastify plugin: the synchronous fast path', () => {
   it('answers from an identity the verifier returns synchronously (a cache hit), without its promise path', async () => {
-    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch, clock: fakeClock().clock });
+    const local = new LocalVerifier({
+      issuers: [ISSUER],
+      audience: AUDIENCE,
+      fetch: new FakeIssuer({ keys: [rsa] }).fetch,
+      clock: fakeClock().clock,
+    });
     const identity = await local.verify(good);
     let checks = 0;
     const verifier: Verifier = {
@@ -144,7 +180,8 @@ describe('fastify plugin: the synchronous fast path', () => {
       },
     };
     const base = await serve({ verifier });
-    for (let i = 0; i < 2; i++) expect((await call(`${base}/data`, { authorization: `Bearer ${good}` })).status).toBe(200);
+    for (let i = 0; i < 2; i++)
+      expect((await call(`${base}/data`, { authorization: `Bearer ${good}` })).status).toBe(200);
     expect(checks).toBe(2);
   });
 });
@@ -172,7 +209,10 @@ describe('fastify plugin: per-route options', () => {
   it("applies a route's own policy", async () => {
     const base = await serve();
     expect((await call(`${base}/web`, { authorization: `Bearer ${stranger}` })).status).toBe(200);
-    expect((await call(`${base}/web`, { authorization: `Bearer ${good}` })).body).toEqual({ error: 'forbidden', reason: 'identity_not_allowed' });
+    expect((await call(`${base}/web`, { authorization: `Bearer ${good}` })).body).toEqual({
+      error: 'forbidden',
+      reason: 'identity_not_allowed',
+    });
   });
 
   it('passes revocationSensitive to the verifier, per route and for the plugin', async () => {
@@ -211,36 +251,70 @@ describe('fastify plugin: SubjectAccessReview', () => {
     const { reviewer, asked } = rbac(state);
     const app = Fastify();
     apps.push(app);
-    await app.register(fastifyKubeAuth, { verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), access: READ, accessReviewer: reviewer });
+    await app.register(fastifyKubeAuth, {
+      verifier: localVerifier(),
+      policy: new Policy({ allow: ['api:api'] }),
+      access: READ,
+      accessReviewer: reviewer,
+    });
     app.get('/records', async (request) => ({ user: request.kubeAuth?.identity.username }));
-    app.delete('/records', { config: { kubeAuth: { access: { ...READ, verb: 'delete' } } } }, async () => ({ deleted: true }));
+    app.delete('/records', { config: { kubeAuth: { access: { ...READ, verb: 'delete' } } } }, async () => ({
+      deleted: true,
+    }));
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     const auth = { authorization: `Bearer ${good}` };
-    expect(await call(`${base}/records`, auth)).toMatchObject({ status: 200, body: { user: 'system:serviceaccount:api:api' } });
+    expect(await call(`${base}/records`, auth)).toMatchObject({
+      status: 200,
+      body: { user: 'system:serviceaccount:api:api' },
+    });
     const denied = await fetch(`${base}/records`, { method: 'DELETE', headers: auth });
-    expect([denied.status, await denied.json()]).toEqual([403, { error: 'forbidden', reason: 'subjectaccessreview_denied' }]);
+    expect([denied.status, await denied.json()]).toEqual([
+      403,
+      { error: 'forbidden', reason: 'subjectaccessreview_denied' },
+    ]);
     // A caller the policy refuses costs no SubjectAccessReview.
-    expect((await call(`${base}/records`, { authorization: `Bearer ${stranger}` })).body).toEqual({ error: 'forbidden', reason: 'identity_not_allowed' });
-    expect(asked).toEqual(['system:serviceaccount:api:api get records', 'system:serviceaccount:api:api delete records']);
+    expect((await call(`${base}/records`, { authorization: `Bearer ${stranger}` })).body).toEqual({
+      error: 'forbidden',
+      reason: 'identity_not_allowed',
+    });
+    expect(asked).toEqual([
+      'system:serviceaccount:api:api get records',
+      'system:serviceaccount:api:api delete records',
+    ]);
     state.down = true;
     const down = await call(`${base}/records`, auth);
-    expect([down.status, down.headers.get('retry-after'), down.body.reason]).toEqual([503, '5', 'subjectaccessreview_unavailable']);
+    expect([down.status, down.headers.get('retry-after'), down.body.reason]).toEqual([
+      503,
+      '5',
+      'subjectaccessreview_unavailable',
+    ]);
   });
 
   it('refuses at start-up a route with attributes and no reviewer to ask', async () => {
     const app = Fastify();
     apps.push(app);
     await app.register(fastifyKubeAuth, { verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }) });
-    expect(() => app.get('/records', { config: { kubeAuth: { access: READ } } }, async () => 'ok')).toThrow(/accessReviewer/);
+    expect(() => app.get('/records', { config: { kubeAuth: { access: READ } } }, async () => 'ok')).toThrow(
+      /accessReviewer/,
+    );
   });
 
   it('refuses at start-up a revocation-sensitive route when the verifier cannot ask TokenReview', async () => {
-    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch });
+    const local = new LocalVerifier({
+      issuers: [ISSUER],
+      audience: AUDIENCE,
+      fetch: new FakeIssuer({ keys: [rsa] }).fetch,
+    });
     const app = Fastify();
     apps.push(app);
-    await app.register(fastifyKubeAuth, { verifier: new ServiceAccountVerifier({ mode: 'local', local }), policy: new Policy({ allow: ['api:api'] }) });
+    await app.register(fastifyKubeAuth, {
+      verifier: new ServiceAccountVerifier({ mode: 'local', local }),
+      policy: new Policy({ allow: ['api:api'] }),
+    });
     app.get('/public-enough', async () => 'ok');
-    expect(() => app.get('/delete', { config: { kubeAuth: { revocationSensitive: true } } }, async () => 'ok')).toThrow(/TokenReview/);
+    expect(() => app.get('/delete', { config: { kubeAuth: { revocationSensitive: true } } }, async () => 'ok')).toThrow(
+      /TokenReview/,
+    );
   });
 });
 
@@ -248,7 +322,8 @@ describe('fastify plugin: onDecision', () => {
   it('reports every outcome with the path and token hash, never the token', async () => {
     const events: AuthDecisionEvent[] = [];
     const base = await serve({ onDecision: (e) => events.push(e) });
-    for (const token of [good, forged, stranger]) await fetch(`${base}/data?x=1`, { headers: { authorization: `Bearer ${token}` } });
+    for (const token of [good, forged, stranger])
+      await fetch(`${base}/data?x=1`, { headers: { authorization: `Bearer ${token}` } });
     expect(events.map((e) => [e.outcome, e.reason, e.method, e.path, e.tokenHash])).toEqual([
       ['allowed', 'identity_allowed', 'GET', '/data', tokenHash(good)],
       ['rejected', 'signature_invalid', 'GET', '/data', tokenHash(forged)],

@@ -1,4 +1,10 @@
-import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import { httpAnswer } from './answers.js';
 import { decisionEvent, type AuthDecisionEvent } from './authenticate.js';
@@ -119,7 +125,14 @@ function plugin(fastify: FastifyInstance, options: FastifyKubeAuthOptions, done:
 
   // Outside any try of the verification: a throwing hook is the application's error (fastify's error handler answers
   // it), never reported as a rejection or blamed on the verifier.
-  const finish = (request: FastifyRequest, reply: FastifyReply, next: HookHandlerDoneFunction, outcome: AuthOutcome, token: CheckedToken | undefined, started: number) => {
+  const finish = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    next: HookHandlerDoneFunction,
+    outcome: AuthOutcome,
+    token: CheckedToken | undefined,
+    started: number,
+  ) => {
     if (onDecision) onDecision(decisionEvent(outcome, request.method, pathOf(request), token, started));
     if (outcome.allowed) {
       request.kubeAuth = outcome.result;

@@ -20,13 +20,25 @@ import { kubeAuthInterceptor, kubeAuthOf, serviceAccountTokenInterceptor, type G
 import { LocalVerifier } from './local-verifier.js';
 import { Policy } from './policy.js';
 import { SubjectAccessReviewer, type SubjectAccessReviewClient } from './subject-access-review.js';
-import { AUDIENCE, fakeClock, FakeIssuer, generateTestKey, ISSUER, signToken, T0, type TestKey } from './test-support.js';
+import {
+  AUDIENCE,
+  fakeClock,
+  FakeIssuer,
+  generateTestKey,
+  ISSUER,
+  signToken,
+  T0,
+  type TestKey,
+} from './test-support.js';
 import { FileTokenSource, StaticTokenSource } from './token-source.js';
 import { ServiceAccountVerifier, type Verifier, type VerifyOptions } from './verifier.js';
 
 // The interceptor in a grpc-js server on 127.0.0.1, called by a grpc-js client over a plaintext channel.
 
-const json = { serialize: (v: unknown) => Buffer.from(JSON.stringify(v)), deserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown };
+const json = {
+  serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
+  deserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
+};
 const method = (path: string) => ({
   path,
   requestStream: false,
@@ -59,7 +71,12 @@ afterEach(async () => {
 });
 
 function localVerifier(seen?: Array<VerifyOptions | undefined>): Verifier {
-  const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch, clock: fakeClock().clock });
+  const local = new LocalVerifier({
+    issuers: [ISSUER],
+    audience: AUDIENCE,
+    fetch: new FakeIssuer({ keys: [rsa] }).fetch,
+    clock: fakeClock().clock,
+  });
   return {
     mode: 'local',
     verify: (token, options) => {
@@ -69,30 +86,54 @@ function localVerifier(seen?: Array<VerifyOptions | undefined>): Verifier {
   };
 }
 
-async function serve(options: Partial<GrpcKubeAuthOptions> = {}, clientInterceptors: Interceptor[] = []): Promise<Client> {
-  const server = new Server({ interceptors: [kubeAuthInterceptor({ verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), ...options })] });
+async function serve(
+  options: Partial<GrpcKubeAuthOptions> = {},
+  clientInterceptors: Interceptor[] = [],
+): Promise<Client> {
+  const server = new Server({
+    interceptors: [
+      kubeAuthInterceptor({ verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), ...options }),
+    ],
+  });
   const impl: UntypedServiceImplementation = {
-    whoAmI: (call: { metadata: Metadata }, callback: (err: null, value: unknown) => void) => callback(null, kubeAuthOf(call) ?? null),
-    health: (call: { metadata: Metadata }, callback: (err: null, value: unknown) => void) => callback(null, { ok: true, kubeAuth: kubeAuthOf(call) ?? null }),
+    whoAmI: (call: { metadata: Metadata }, callback: (err: null, value: unknown) => void) =>
+      callback(null, kubeAuthOf(call) ?? null),
+    health: (call: { metadata: Metadata }, callback: (err: null, value: unknown) => void) =>
+      callback(null, { ok: true, kubeAuth: kubeAuthOf(call) ?? null }),
   };
   server.addService(definition, impl);
   servers.push(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const client = new EchoClient(`127.0.0.1:${port}`, credentials.createInsecure(), { interceptors: clientInterceptors });
+  const client = new EchoClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    interceptors: clientInterceptors,
+  });
   clients.push(client);
   return client;
 }
 
-type Answer = { ok: true; value: { identity?: { username: string }; decision?: unknown; ok?: boolean } | null } | { ok: false; code: number; details: string; reason: unknown };
+type Answer =
+  | { ok: true; value: { identity?: { username: string }; decision?: unknown; ok?: boolean } | null }
+  | { ok: false; code: number; details: string; reason: unknown };
 
-function unary(client: Client, name: 'whoAmI' | 'health', token?: string | string[], key = 'authorization'): Promise<Answer> {
+function unary(
+  client: Client,
+  name: 'whoAmI' | 'health',
+  token?: string | string[],
+  key = 'authorization',
+): Promise<Answer> {
   const metadata = new Metadata();
   for (const t of typeof token === 'string' ? [token] : (token ?? [])) metadata.add(key, t);
   return new Promise((resolve) => {
-    (client as unknown as Record<string, (req: unknown, md: Metadata, cb: (err: ServiceError | null, v: unknown) => void) => void>)[name]!({}, metadata, (err, value) => {
-      if (err) resolve({ ok: false, code: err.code, details: err.details, reason: err.metadata.get('kube-auth-reason')[0] });
+    (
+      client as unknown as Record<
+        string,
+        (req: unknown, md: Metadata, cb: (err: ServiceError | null, v: unknown) => void) => void
+      >
+    )[name]!({}, metadata, (err, value) => {
+      if (err)
+        resolve({ ok: false, code: err.code, details: err.details, reason: err.metadata.get('kube-auth-reason')[0] });
       else resolve({ ok: true, value: value as never });
     });
   });
@@ -102,39 +143,78 @@ describe('gRPC server interceptor', () => {
   it('lets an allowed caller through and hands its identity to the handler', async () => {
     const client = await serve();
     const answer = await unary(client, 'whoAmI', `Bearer ${good}`);
-    expect(answer).toMatchObject({ ok: true, value: { identity: { username: 'system:serviceaccount:api:api' }, decision: { reason: 'identity_allowed' } } });
+    expect(answer).toMatchObject({
+      ok: true,
+      value: { identity: { username: 'system:serviceaccount:api:api' }, decision: { reason: 'identity_allowed' } },
+    });
   });
 
   it('maps every kind of reason to its status: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE', async () => {
     const client = await serve();
-    expect(await unary(client, 'whoAmI')).toEqual({ ok: false, code: status.UNAUTHENTICATED, details: 'token_missing', reason: 'token_missing' });
-    expect(await unary(client, 'whoAmI', `Bearer ${forged}`)).toMatchObject({ code: status.UNAUTHENTICATED, details: 'signature_invalid' });
-    expect(await unary(client, 'whoAmI', good)).toMatchObject({ code: status.UNAUTHENTICATED, details: 'token_malformed' });
-    expect(await unary(client, 'whoAmI', `Bearer ${stranger}`)).toMatchObject({ code: status.PERMISSION_DENIED, details: 'identity_not_allowed' });
+    expect(await unary(client, 'whoAmI')).toEqual({
+      ok: false,
+      code: status.UNAUTHENTICATED,
+      details: 'token_missing',
+      reason: 'token_missing',
+    });
+    expect(await unary(client, 'whoAmI', `Bearer ${forged}`)).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: 'signature_invalid',
+    });
+    expect(await unary(client, 'whoAmI', good)).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: 'token_malformed',
+    });
+    expect(await unary(client, 'whoAmI', `Bearer ${stranger}`)).toMatchObject({
+      code: status.PERMISSION_DENIED,
+      details: 'identity_not_allowed',
+    });
     for (const [error, reason] of [
       [new KubeAuthError('tokenreview_unavailable'), 'tokenreview_unavailable'],
       [new RangeError('bug'), 'internal_error'],
     ] as const) {
       const failing = await serve({ verifier: { mode: 'local', verify: () => Promise.reject(error) } });
-      expect(await unary(failing, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: reason });
+      expect(await unary(failing, 'whoAmI', `Bearer ${good}`)).toMatchObject({
+        ok: false,
+        code: status.UNAVAILABLE,
+        details: reason,
+      });
     }
   });
 
   it('answers from an identity the verifier returns synchronously (a cache hit), without its promise path', async () => {
-    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch, clock: fakeClock().clock });
+    const local = new LocalVerifier({
+      issuers: [ISSUER],
+      audience: AUDIENCE,
+      fetch: new FakeIssuer({ keys: [rsa] }).fetch,
+      clock: fakeClock().clock,
+    });
     const identity = await local.verify(good);
     const client = await serve({
-      verifier: { mode: 'local', verify: () => Promise.reject(new Error('the promise path was used')), check: () => identity },
+      verifier: {
+        mode: 'local',
+        verify: () => Promise.reject(new Error('the promise path was used')),
+        check: () => identity,
+      },
     });
-    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: true, value: { identity: { username: 'system:serviceaccount:api:api' } } });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({
+      ok: true,
+      value: { identity: { username: 'system:serviceaccount:api:api' } },
+    });
   });
 
   it('reads a raw token from a configured metadata key', async () => {
     const client = await serve({ key: 'x-client-id' });
     expect(await unary(client, 'whoAmI', good, 'x-client-id')).toMatchObject({ ok: true });
-    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ code: status.UNAUTHENTICATED, details: 'token_missing' });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: 'token_missing',
+    });
     // grpc-js refuses to send two authorization values itself; a custom key may carry two, and two are refused.
-    expect(await unary(client, 'whoAmI', [good, good], 'x-client-id')).toMatchObject({ code: status.UNAUTHENTICATED, details: 'token_malformed' });
+    expect(await unary(client, 'whoAmI', [good, good], 'x-client-id')).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: 'token_malformed',
+    });
   });
 
   it('per-method options: an unguarded method, a revocation-sensitive one', async () => {
@@ -180,7 +260,10 @@ describe('gRPC server interceptor: SubjectAccessReview', () => {
       accessReviewer: rbac(state),
       methods: (path) => (path === '/test.Echo/Health' ? { access: { ...READ, verb: 'delete' } } : undefined),
     });
-    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: true, value: { identity: { username: 'system:serviceaccount:api:api' } } });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({
+      ok: true,
+      value: { identity: { username: 'system:serviceaccount:api:api' } },
+    });
     expect(await unary(client, 'health', `Bearer ${good}`)).toEqual({
       ok: false,
       code: status.PERMISSION_DENIED,
@@ -188,22 +271,41 @@ describe('gRPC server interceptor: SubjectAccessReview', () => {
       reason: 'subjectaccessreview_denied',
     });
     state.down = true;
-    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: 'subjectaccessreview_unavailable' });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({
+      ok: false,
+      code: status.UNAVAILABLE,
+      details: 'subjectaccessreview_unavailable',
+    });
   });
 
   it('attributes without a reviewer: the interceptor is refused at construction, a method refuses every call', async () => {
-    expect(() => kubeAuthInterceptor({ verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), access: READ })).toThrow(/accessReviewer/);
+    expect(() =>
+      kubeAuthInterceptor({ verifier: localVerifier(), policy: new Policy({ allow: ['api:api'] }), access: READ }),
+    ).toThrow(/accessReviewer/);
     const client = await serve({ methods: () => ({ access: READ }) });
-    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: 'internal_error' });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({
+      ok: false,
+      code: status.UNAVAILABLE,
+      details: 'internal_error',
+    });
   });
 
   it('revocation-sensitive without TokenReview: the interceptor is refused at construction, a method refuses every call', async () => {
-    const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: new FakeIssuer({ keys: [rsa] }).fetch, clock: fakeClock().clock });
+    const local = new LocalVerifier({
+      issuers: [ISSUER],
+      audience: AUDIENCE,
+      fetch: new FakeIssuer({ keys: [rsa] }).fetch,
+      clock: fakeClock().clock,
+    });
     const verifier = new ServiceAccountVerifier({ mode: 'local', local });
     const policy = new Policy({ allow: ['api:api'] });
     expect(() => kubeAuthInterceptor({ verifier, policy, revocationSensitive: true })).toThrow(/TokenReview/);
     const client = await serve({ verifier, methods: () => ({ revocationSensitive: true }) });
-    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: false, code: status.UNAVAILABLE, details: 'internal_error' });
+    expect(await unary(client, 'whoAmI', `Bearer ${good}`)).toMatchObject({
+      ok: false,
+      code: status.UNAVAILABLE,
+      details: 'internal_error',
+    });
     const plain = await serve({ verifier });
     expect(await unary(plain, 'whoAmI', `Bearer ${good}`)).toMatchObject({ ok: true });
   });
@@ -218,7 +320,10 @@ describe('gRPC client interceptor', () => {
       // The test tokens are minted at T0; the source judges their expiry on the same clock.
       const source = new FileTokenSource({ path: file, clock: () => T0 });
       const client = await serve({}, [serviceAccountTokenInterceptor(source)]);
-      expect(await unary(client, 'whoAmI')).toMatchObject({ ok: true, value: { identity: { username: 'system:serviceaccount:api:api' } } });
+      expect(await unary(client, 'whoAmI')).toMatchObject({
+        ok: true,
+        value: { identity: { username: 'system:serviceaccount:api:api' } },
+      });
       await writeFile(file, stranger);
       expect(await unary(client, 'whoAmI')).toMatchObject({ ok: false, code: status.PERMISSION_DENIED });
     } finally {
@@ -227,18 +332,26 @@ describe('gRPC client interceptor', () => {
   });
 
   it('a raw key carries the bare token', async () => {
-    const client = await serve({ key: 'x-client-id' }, [serviceAccountTokenInterceptor(new StaticTokenSource(good), { key: 'x-client-id' })]);
+    const client = await serve({ key: 'x-client-id' }, [
+      serviceAccountTokenInterceptor(new StaticTokenSource(good), { key: 'x-client-id' }),
+    ]);
     expect(await unary(client, 'whoAmI')).toMatchObject({ ok: true });
   });
 
   it('fails the call UNAVAILABLE, sending nothing, when the token cannot be read', async () => {
     let reached = 0;
-    const client = await serve({ verifier: { mode: 'local', verify: () => {
-          reached++;
-          return Promise.reject(new Error('unreachable'));
-        } } }, [
-      serviceAccountTokenInterceptor(new FileTokenSource({ path: '/nonexistent/token' })),
-    ]);
+    const client = await serve(
+      {
+        verifier: {
+          mode: 'local',
+          verify: () => {
+            reached++;
+            return Promise.reject(new Error('unreachable'));
+          },
+        },
+      },
+      [serviceAccountTokenInterceptor(new FileTokenSource({ path: '/nonexistent/token' }))],
+    );
     const answer = await unary(client, 'whoAmI');
     expect(answer).toMatchObject({ ok: false, code: status.UNAVAILABLE });
     expect((answer as { details: string }).details).toContain('token_file_missing');

@@ -96,18 +96,16 @@ export function kubeAuthInterceptor(options: GrpcKubeAuthOptions): ServerInterce
     let core = perMethod.get(path);
     if (core === undefined) {
       const own = options.methods(path);
-      core =
-        own === false
-          ? false
-          : own === undefined
-            ? defaultCore
-            : methodCore(options, own);
+      core = own === false ? false : own === undefined ? defaultCore : methodCore(options, own);
       perMethod.set(path, core);
     }
     return core;
   };
 
-  return function kubeAuthServerInterceptor(method: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) {
+  return function kubeAuthServerInterceptor(
+    method: ServerMethodDefinition<unknown, unknown>,
+    call: ServerInterceptingCallInterface,
+  ) {
     const core = coreFor(method.path);
     if (core === false) return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {
@@ -157,7 +155,10 @@ export function kubeAuthInterceptor(options: GrpcKubeAuthOptions): ServerInterce
  * The authenticator of a method with options of its own. Methods are only known on their first call: options that
  * cannot work (attributes without a reviewer) refuse every call of the method, never let one through.
  */
-function methodCore(options: GrpcKubeAuthOptions, own: GrpcMethodAuthOptions): Pick<RequestAuthenticator, 'authenticate'> {
+function methodCore(
+  options: GrpcKubeAuthOptions,
+  own: GrpcMethodAuthOptions,
+): Pick<RequestAuthenticator, 'authenticate'> {
   try {
     return new RequestAuthenticator({
       verifier: options.verifier,
@@ -167,7 +168,11 @@ function methodCore(options: GrpcKubeAuthOptions, own: GrpcMethodAuthOptions): P
       accessReviewer: options.accessReviewer,
     });
   } catch (cause) {
-    const error = new KubeAuthError('internal_error', `this method's kube-service-auth options are invalid: ${(cause as Error).message}`, { cause });
+    const error = new KubeAuthError(
+      'internal_error',
+      `this method's kube-service-auth options are invalid: ${(cause as Error).message}`,
+      { cause },
+    );
     return { authenticate: () => ({ allowed: false, error }) };
   }
 }

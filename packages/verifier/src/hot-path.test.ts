@@ -35,13 +35,19 @@ async function setup() {
   const issuer = new FakeIssuer({ keys: [rsa] });
   issuer.cacheControl = 'public, max-age=60';
   const clock = fakeClock();
-  const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: clock.clock, jwks: { cooldown: 0 } });
+  const local = new LocalVerifier({
+    issuers: [ISSUER],
+    audience: AUDIENCE,
+    fetch: issuer.fetch,
+    clock: clock.clock,
+    jwks: { cooldown: 0 },
+  });
   await local.warm();
   return { issuer, clock, local };
 }
 
 describe('verified cache: the key binds the whole token', () => {
-  it('refuses a token whose payload was changed but which carries a cached valid token\'s signature', async () => {
+  it("refuses a token whose payload was changed but which carries a cached valid token's signature", async () => {
     const { local } = await setup();
     const valid = await signToken(rsa);
     await local.verify(valid); // now cached
@@ -94,9 +100,16 @@ describe('identities are immutable', () => {
     const { local } = await setup();
     const token = await signToken(rsa);
     const app = express();
-    app.get('/', kubeAuth({ verifier: new ServiceAccountVerifier({ mode: 'local', local }), policy: new Policy({ allow: ['api:api'] }) }), (req, res) => {
-      res.json({ frozen: Object.isFrozen(req.kubeAuth) && Object.isFrozen(req.kubeAuth?.identity) });
-    });
+    app.get(
+      '/',
+      kubeAuth({
+        verifier: new ServiceAccountVerifier({ mode: 'local', local }),
+        policy: new Policy({ allow: ['api:api'] }),
+      }),
+      (req, res) => {
+        res.json({ frozen: Object.isFrozen(req.kubeAuth) && Object.isFrozen(req.kubeAuth?.identity) });
+      },
+    );
     const res = await request(app).get('/').set('Authorization', `Bearer ${token}`);
     expect(res.body).toEqual({ frozen: true });
   });
@@ -105,7 +118,10 @@ describe('identities are immutable', () => {
 describe('RequestAuthenticator: the synchronous fast path', () => {
   it('answers a repeat caller synchronously with the same outcome object, and a first-seen token with a promise', async () => {
     const { local } = await setup();
-    const core = new RequestAuthenticator({ verifier: new ServiceAccountVerifier({ mode: 'local', local }), policy: new Policy({ allow: ['api:*'] }) });
+    const core = new RequestAuthenticator({
+      verifier: new ServiceAccountVerifier({ mode: 'local', local }),
+      policy: new Policy({ allow: ['api:*'] }),
+    });
     const token = await signToken(rsa);
     const first = core.authenticate(CheckedToken.from(token));
     // The key set is held, so even a first-seen token is checked on the calling thread.
@@ -190,7 +206,13 @@ describe('shape check deferred past the cache lookup', () => {
       expect(shapeChecks).toBe(0);
       // The cached token's string with anything added or changed is another token: not a hit, and refused for its
       // shape exactly as the eager check refused it.
-      for (const altered of [`${token}=`, `${token}.`, `${token}.x`, `${token.slice(0, 20)}!${token.slice(21)}`, `${token}%20`]) {
+      for (const altered of [
+        `${token}=`,
+        `${token}.`,
+        `${token}.x`,
+        `${token.slice(0, 20)}!${token.slice(21)}`,
+        `${token}%20`,
+      ]) {
         const res = await request(app).get('/').set('Authorization', `Bearer ${altered}`).expect(401);
         expect((res.body as { reason: string }).reason).toBe('token_malformed');
       }
@@ -199,7 +221,9 @@ describe('shape check deferred past the cache lookup', () => {
       Object.defineProperty(CheckedToken.prototype, 'value', descriptor);
     }
     // Refusals for shape name no token hash (a malformed value is not a token); the accepted ones do.
-    expect(reasons.slice(0, 2).every(([reason, hash]) => reason === 'identity_allowed' && typeof hash === 'string')).toBe(true);
+    expect(
+      reasons.slice(0, 2).every(([reason, hash]) => reason === 'identity_allowed' && typeof hash === 'string'),
+    ).toBe(true);
     expect(reasons.slice(2)).toEqual(Array.from({ length: 5 }, () => ['token_malformed', undefined]));
   });
 
@@ -218,8 +242,15 @@ describe('TokenReview cache: rejections bounded apart from successes', () => {
   it('keeps the valid caller cached under a flood of distinct rejected tokens', async () => {
     const client = new FakeTokenReviewClient();
     const valid = await signToken(rsa);
-    client.answer = async (review) => (review.spec.token === valid ? reviewStatusFor(valid) : { authenticated: false, error: 'invalid bearer token' });
-    const verifier = new TokenReviewVerifier({ client, audience: AUDIENCE, cacheMaxEntries: 50, negativeCacheMaxEntries: 50, clock: fakeClock().clock });
+    client.answer = async (review) =>
+      review.spec.token === valid ? reviewStatusFor(valid) : { authenticated: false, error: 'invalid bearer token' };
+    const verifier = new TokenReviewVerifier({
+      client,
+      audience: AUDIENCE,
+      cacheMaxEntries: 50,
+      negativeCacheMaxEntries: 50,
+      clock: fakeClock().clock,
+    });
     let validRequests = 0;
     let hits = 0;
     for (let i = 0; i < 1000; i++) {

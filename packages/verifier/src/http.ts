@@ -36,10 +36,7 @@ export function createKubeFetch(options: KubeFetchOptions = {}): FetchLike {
 }
 
 /** Reads a response body as JSON, refusing bodies larger than `maxBytes`. */
-export async function readJson(
-  response: Awaited<ReturnType<FetchLike>>,
-  maxBytes: number,
-): Promise<unknown> {
+export async function readJson(response: Awaited<ReturnType<FetchLike>>, maxBytes: number): Promise<unknown> {
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > maxBytes) throw new Error(`response body of ${declared} bytes exceeds ${maxBytes}`);
   const text = await response.text();

@@ -54,9 +54,15 @@ describe('identity model: claims → identity', () => {
   });
 
   it('refuses inconsistent claims with claim_invalid', () => {
-    expect(code(() => identityFromClaims(claims({ claims: { sub: 'system:serviceaccount:api:other' } }), [AUDIENCE]))).toBe('claim_invalid:sub');
-    expect(code(() => identityFromClaims(claims({ claims: { 'kubernetes.io': undefined } }), [AUDIENCE]))).toBe('claim_invalid:kubernetes.io');
-    expect(code(() => identityFromClaims(claims({ pod: { name: 'p', uid: '' } }), [AUDIENCE]))).toBe('claim_invalid:kubernetes.io');
+    expect(
+      code(() => identityFromClaims(claims({ claims: { sub: 'system:serviceaccount:api:other' } }), [AUDIENCE])),
+    ).toBe('claim_invalid:sub');
+    expect(code(() => identityFromClaims(claims({ claims: { 'kubernetes.io': undefined } }), [AUDIENCE]))).toBe(
+      'claim_invalid:kubernetes.io',
+    );
+    expect(code(() => identityFromClaims(claims({ pod: { name: 'p', uid: '' } }), [AUDIENCE]))).toBe(
+      'claim_invalid:kubernetes.io',
+    );
   });
 
   it('requires sub to name exactly the namespace and ServiceAccount of kubernetes.io, part by part', () => {
@@ -88,7 +94,12 @@ describe('identity model: binding rules, the same in both directions', () => {
     ['pod-bound with node, no requirement', {}, {}, 'accepted'],
     ['pod-bound with node, both required', {}, { requirePodBinding: true, requireNodeBinding: true }, 'accepted'],
     ['pod-bound without node, pod required', { node: null }, { requirePodBinding: true }, 'accepted'],
-    ['pod-bound without node, node required', { node: null }, { requireNodeBinding: true }, 'claim_invalid:kubernetes.io'],
+    [
+      'pod-bound without node, node required',
+      { node: null },
+      { requireNodeBinding: true },
+      'claim_invalid:kubernetes.io',
+    ],
     ['unbound, pod required', { pod: null, node: null }, { requirePodBinding: true }, 'claim_invalid:kubernetes.io'],
     ['unbound, no requirement', { pod: null, node: null }, {}, 'accepted'],
   ];
@@ -96,7 +107,13 @@ describe('identity model: binding rules, the same in both directions', () => {
   it.each(cases)('%s: local and TokenReview views agree', (_name, spec, requirements, expected) => {
     const payload = claims(spec);
     const local = code(() => identityFromClaims(payload, [AUDIENCE], requirements));
-    const review = code(() => identityFromReview(reviewOf(payload), { configuredAudiences: [AUDIENCE], tokenPayload: payload, ...requirements }));
+    const review = code(() =>
+      identityFromReview(reviewOf(payload), {
+        configuredAudiences: [AUDIENCE],
+        tokenPayload: payload,
+        ...requirements,
+      }),
+    );
     expect([local, review]).toEqual([expected, expected]);
   });
 
@@ -112,7 +129,10 @@ describe('identity model: TokenReview status ↔ identity', () => {
     for (const spec of [{}, { node: null }, { pod: null, node: null }] satisfies TokenSpec[]) {
       const payload = claims(spec);
       const local = identityFromClaims(payload, [AUDIENCE]);
-      const reviewed = identityFromReview(reviewOf(payload), { configuredAudiences: [AUDIENCE], tokenPayload: payload });
+      const reviewed = identityFromReview(reviewOf(payload), {
+        configuredAudiences: [AUDIENCE],
+        tokenPayload: payload,
+      });
       expect(reviewed).toEqual({ ...local, verifiedBy: 'tokenreview' });
     }
   });
@@ -129,10 +149,18 @@ describe('identity model: TokenReview status ↔ identity', () => {
 
   it('refuses what the API server does not authenticate, or confirms for another audience', () => {
     const context = { configuredAudiences: [AUDIENCE] };
-    expect(code(() => identityFromReview({ authenticated: false, error: 'pod not found' }, context))).toBe('tokenreview_rejected');
+    expect(code(() => identityFromReview({ authenticated: false, error: 'pod not found' }, context))).toBe(
+      'tokenreview_rejected',
+    );
     expect(code(() => identityFromReview(undefined, context))).toBe('tokenreview_rejected');
-    expect(code(() => identityFromReview({ ...reviewOf(claims()), audiences: ['other'] }, context))).toBe('audience_mismatch:aud');
-    expect(code(() => identityFromReview({ authenticated: true, audiences: [AUDIENCE], user: { username: 'alice' } }, context))).toBe('claim_invalid:sub');
+    expect(code(() => identityFromReview({ ...reviewOf(claims()), audiences: ['other'] }, context))).toBe(
+      'audience_mismatch:aud',
+    );
+    expect(
+      code(() =>
+        identityFromReview({ authenticated: true, audiences: [AUDIENCE], user: { username: 'alice' } }, context),
+      ),
+    ).toBe('claim_invalid:sub');
   });
 });
 

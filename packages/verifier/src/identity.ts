@@ -120,8 +120,10 @@ export function cacheUntil(identity: Pick<ServiceAccountIdentity, 'expiresAt'>, 
 
 /** Throws `claim_invalid` (claim `kubernetes.io`) when the identity lacks a binding the requirements ask for. */
 export function checkBinding(identity: ServiceAccountIdentity, requirements: BindingRequirements = {}): void {
-  if (requirements.requirePodBinding && !identity.pod) throw invalid('kubernetes.io', 'the token is not bound to a pod');
-  if (requirements.requireNodeBinding && !identity.node) throw invalid('kubernetes.io', 'the token does not name a node');
+  if (requirements.requirePodBinding && !identity.pod)
+    throw invalid('kubernetes.io', 'the token is not bound to a pod');
+  if (requirements.requireNodeBinding && !identity.node)
+    throw invalid('kubernetes.io', 'the token does not name a node');
 }
 
 /**
@@ -136,7 +138,8 @@ export function identityFromClaims(
 ): ServiceAccountIdentity {
   const sub = payload.sub;
   // Only the form here (a test, no captures); the parts are compared below, once the kubernetes.io claim is valid.
-  if (typeof sub !== 'string' || !USERNAME.test(sub)) throw invalid('sub', 'sub is not system:serviceaccount:<namespace>:<name>');
+  if (typeof sub !== 'string' || !USERNAME.test(sub))
+    throw invalid('sub', 'sub is not system:serviceaccount:<namespace>:<name>');
 
   const k8s = payload['kubernetes.io'];
   if (!isObject(k8s)) throw invalid('kubernetes.io', 'the kubernetes.io claim is missing');
@@ -152,7 +155,8 @@ export function identityFromClaims(
     throw invalid('sub', 'sub does not match kubernetes.io.namespace and kubernetes.io.serviceaccount.name');
   }
   const audiences = acceptedAudiences(configuredAudiences, payload.aud);
-  if (audiences.length === 0) throw new KubeAuthError('audience_mismatch', 'the token is not meant for this audience', { claim: 'aud' });
+  if (audiences.length === 0)
+    throw new KubeAuthError('audience_mismatch', 'the token is not meant for this audience', { claim: 'aud' });
 
   const identity: ServiceAccountIdentity = {
     username: sub,
@@ -194,10 +198,14 @@ export function identityFromReview(
 ): ServiceAccountIdentity {
   if (status?.authenticated !== true) {
     // status.error is the API server's own words (e.g. "pod not found"); it never contains the token.
-    throw new KubeAuthError('tokenreview_rejected', `the API server did not authenticate the token${status?.error ? `: ${status.error}` : ''}`);
+    throw new KubeAuthError(
+      'tokenreview_rejected',
+      `the API server did not authenticate the token${status?.error ? `: ${status.error}` : ''}`,
+    );
   }
   const audiences = acceptedAudiences(context.configuredAudiences, status.audiences);
-  if (audiences.length === 0) throw new KubeAuthError('audience_mismatch', 'the review does not confirm our audience', { claim: 'aud' });
+  if (audiences.length === 0)
+    throw new KubeAuthError('audience_mismatch', 'the review does not confirm our audience', { claim: 'aud' });
   const username = status.user?.username ?? '';
   const sa = parseServiceAccountUsername(username);
   if (!sa) throw invalid('sub', 'the token does not belong to a ServiceAccount');
@@ -227,7 +235,9 @@ export function identityFromReview(
  * `authentication.kubernetes.io/*` extras (pod, node, `credential-id: JTI=<jti>`). The inverse of
  * {@link identityFromReview}, for logs that print a review result and for test doubles of the API server.
  */
-export function identityToUserInfo(identity: Pick<ServiceAccountIdentity, 'username' | 'serviceAccount' | 'groups' | 'pod' | 'node' | 'credentialId'>): Required<ReviewedUser> {
+export function identityToUserInfo(
+  identity: Pick<ServiceAccountIdentity, 'username' | 'serviceAccount' | 'groups' | 'pod' | 'node' | 'credentialId'>,
+): Required<ReviewedUser> {
   const extra: Record<string, string[]> = {};
   if (identity.pod) {
     extra[EXTRA.podName] = [identity.pod.name];
@@ -269,7 +279,13 @@ function pair(name: string | undefined, uid: string | undefined): BoundObject | 
 
 function boundObject(value: unknown, what: string): BoundObject | undefined {
   if (value === undefined) return undefined;
-  if (!isObject(value) || typeof value.name !== 'string' || typeof value.uid !== 'string' || !value.name || !value.uid) {
+  if (
+    !isObject(value) ||
+    typeof value.name !== 'string' ||
+    typeof value.uid !== 'string' ||
+    !value.name ||
+    !value.uid
+  ) {
     throw invalid('kubernetes.io', `kubernetes.io.${what} must have a name and a uid`);
   }
   return { name: value.name, uid: value.uid };

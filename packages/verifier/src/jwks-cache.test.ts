@@ -35,7 +35,14 @@ function setup(options: Partial<JwksCacheOptions> = {}, keys: Array<TestKey | JW
   const events: VerifierEvent[] = [];
   // unknownKidWaitMs 0: the injected clock stands still, so a wait for the next refetch would be a real-time sleep.
   // The tests of that wait set it explicitly.
-  const cache = new JwksCache({ issuer: ISSUER, fetch: issuer.fetch, clock: time.clock, onEvent: (e) => events.push(e), unknownKidWaitMs: 0, ...options });
+  const cache = new JwksCache({
+    issuer: ISSUER,
+    fetch: issuer.fetch,
+    clock: time.clock,
+    onEvent: (e) => events.push(e),
+    unknownKidWaitMs: 0,
+    ...options,
+  });
   return { time, issuer, cache, events };
 }
 
@@ -85,7 +92,8 @@ describe('JwksCache: fetching', () => {
 
   it('rejects a discovery document whose jwks_uri is not an http(s) URL with jwks_unavailable', async () => {
     const time = fakeClock();
-    const fetch: FetchLike = async () => respond({ status: 200, body: { issuer: ISSUER, jwks_uri: 'file:///etc/passwd' } });
+    const fetch: FetchLike = async () =>
+      respond({ status: 200, body: { issuer: ISSUER, jwks_uri: 'file:///etc/passwd' } });
     const cache = new JwksCache({ issuer: ISSUER, fetch, clock: time.clock });
     expect(await reasonOf(() => cache.getKey(rsa.kid, 'RS256'))).toBe('jwks_unavailable');
   });
@@ -100,7 +108,9 @@ describe('JwksCache: fetching', () => {
 
   it('coalesces concurrent cold-start lookups into one discovery and one key-set request', async () => {
     const { cache, issuer } = setup();
-    const keys = await Promise.all(Array.from({ length: 100 }, (_, i) => cache.getKey(i % 2 ? rsa.kid : ec.kid, i % 2 ? 'RS256' : 'ES256')));
+    const keys = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => cache.getKey(i % 2 ? rsa.kid : ec.kid, i % 2 ? 'RS256' : 'ES256')),
+    );
     expect(keys).toHaveLength(100);
     expect(issuer.calls).toEqual([issuer.discoveryUrl, issuer.jwksUri]);
   });
@@ -125,7 +135,9 @@ describe('JwksCache: fetching', () => {
   it('reports a successful fetch as a jwks_fetch event with the key count and max-age', async () => {
     const { cache, events } = setup();
     await cache.refresh();
-    expect(events).toEqual([expect.objectContaining({ type: 'jwks_fetch', issuer: ISSUER, ok: true, keys: 2, maxAgeSeconds: 3600 })]);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'jwks_fetch', issuer: ISSUER, ok: true, keys: 2, maxAgeSeconds: 3600 }),
+    ]);
   });
 });
 
@@ -211,7 +223,9 @@ describe('JwksCache: option validation', () => {
     expect(() => new JwksCache({ issuer: ISSUER, fetch: async () => respond({ status: 500 }), [name]: value })).toThrow(
       new RegExp(`^${name} must be`),
     );
-    expect(() => new JwksCache({ issuer: ISSUER, fetch: async () => respond({ status: 500 }), [name]: value })).toThrow(TypeError);
+    expect(() => new JwksCache({ issuer: ISSUER, fetch: async () => respond({ status: 500 }), [name]: value })).toThrow(
+      TypeError,
+    );
   });
 });
 
@@ -260,7 +274,8 @@ describe('JwksCache: unknown kid', () => {
     const { cache, issuer, time } = setup({ cooldown: 30, unknownKidWaitMs: 5000 });
     await cache.refresh();
     time.advance(30);
-    const flood = () => Promise.all(Array.from({ length: 1000 }, () => reasonOf(() => cache.getKey(randomKid(), 'RS256'))));
+    const flood = () =>
+      Promise.all(Array.from({ length: 1000 }, () => reasonOf(() => cache.getKey(randomKid(), 'RS256'))));
 
     expect(new Set(await flood())).toEqual(new Set(['key_not_found']));
     expect(issuer.jwksCalls).toBe(2);
@@ -371,7 +386,13 @@ describe('JwksCache: failures', () => {
     const time = fakeClock();
     const issuer = new FakeIssuer({ keys: [rsa] });
     issuer.mode = 'hang';
-    const cache = new JwksCache({ issuer: ISSUER, jwksUri: issuer.jwksUri, fetch: issuer.fetch, clock: time.clock, timeoutMs: 20 });
+    const cache = new JwksCache({
+      issuer: ISSUER,
+      jwksUri: issuer.jwksUri,
+      fetch: issuer.fetch,
+      clock: time.clock,
+      timeoutMs: 20,
+    });
     expect(await reasonOf(() => cache.getKey(rsa.kid, 'RS256'))).toBe('jwks_unavailable');
   });
 
@@ -422,7 +443,12 @@ describe('key rotation through LocalVerifier', () => {
   it('accepts a token signed with a key that appears after the first fetch', async () => {
     const time = fakeClock();
     const issuer = new FakeIssuer({ keys: [rsa] });
-    const verifier = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: time.clock });
+    const verifier = new LocalVerifier({
+      issuers: [ISSUER],
+      audience: AUDIENCE,
+      fetch: issuer.fetch,
+      clock: time.clock,
+    });
     await verifier.verify(await signToken(rsa));
     issuer.keys = [rsa, rsa2];
     time.advance(30);
@@ -433,11 +459,18 @@ describe('key rotation through LocalVerifier', () => {
   it('lets 1000 concurrent tokens with random kids cause one key-set fetch', async () => {
     const time = fakeClock();
     const issuer = new FakeIssuer({ keys: [rsa] });
-    const verifier = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: time.clock });
+    const verifier = new LocalVerifier({
+      issuers: [ISSUER],
+      audience: AUDIENCE,
+      fetch: issuer.fetch,
+      clock: time.clock,
+    });
     await verifier.warm();
     time.advance(30);
     const template = await signToken(rsa, { issuedAt: time.now() });
-    const tokens = await Promise.all(Array.from({ length: 1000 }, () => signToken(rsa, { issuedAt: time.now(), header: { kid: randomKid() } })));
+    const tokens = await Promise.all(
+      Array.from({ length: 1000 }, () => signToken(rsa, { issuedAt: time.now(), header: { kid: randomKid() } })),
+    );
     const codes = await Promise.all(tokens.map((t) => reasonOf(() => verifier.verify(t))));
     expect(new Set(codes)).toEqual(new Set(['key_not_found']));
     expect(issuer.jwksCalls).toBe(2);

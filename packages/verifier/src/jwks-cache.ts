@@ -37,7 +37,11 @@ export class HeldKey {
       } catch (cause) {
         // checkKeyAlg has matched the key's alg, type and curve to the token's: the published key itself is broken
         // or unsupported (bad material, a short RSA modulus, key_ops without verify). The issuer must fix it.
-        prepared = new KubeAuthError('key_unusable', `key ${this.jwk.kid ?? '(no kid)'} cannot be imported for ${alg}`, { cause });
+        prepared = new KubeAuthError(
+          'key_unusable',
+          `key ${this.jwk.kid ?? '(no kid)'} cannot be imported for ${alg}`,
+          { cause },
+        );
       }
       this.byAlg.set(alg, prepared);
     }
@@ -201,13 +205,22 @@ export class JwksCache {
     if (this.mayAttempt(now, this.options.retryAfterFailure)) this.fetchCoalesced().catch(() => {});
   }
 
-  private async resolveByFetching(kid: string | undefined, alg: string, held: KeySet | undefined, now: number): Promise<HeldKey> {
+  private async resolveByFetching(
+    kid: string | undefined,
+    alg: string,
+    held: KeySet | undefined,
+    now: number,
+  ): Promise<HeldKey> {
     let set = held ?? (await this.fetchCoalesced());
     let key = findKey(set, kid, alg);
     if (!key) {
       set = await this.refetchForUnknownKid(now, kid, alg);
       key = findKey(set, kid, alg);
-      if (!key) throw new KubeAuthError('key_not_found', `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}`);
+      if (!key)
+        throw new KubeAuthError(
+          'key_not_found',
+          `no key ${kid ?? '(no kid)'} for ${alg} in the key set of ${this.issuer}`,
+        );
     }
     return checkKeyAlg(key, kid, alg);
   }
@@ -271,7 +284,8 @@ export class JwksCache {
     this.fetchCount++;
     try {
       if (!this.jwksUri) {
-        const discovered = (await fetchDiscoveryDocument(this.issuer, this.options.fetch, this.options.timeoutMs)).jwks_uri;
+        const discovered = (await fetchDiscoveryDocument(this.issuer, this.options.fetch, this.options.timeoutMs))
+          .jwks_uri;
         // The fetch carries our own ServiceAccount token: follow a discovered jwks_uri only on the issuer's origin.
         // Another address (e.g. the node IP that kube-apiserver advertises) must be configured explicitly.
         if (new URL(discovered).origin !== new URL(this.issuer).origin) {
@@ -324,7 +338,9 @@ export class JwksCache {
       const error =
         cause instanceof KubeAuthError
           ? cause
-          : new KubeAuthError('jwks_unavailable', `cannot fetch the key set of ${this.issuer}: ${describe(cause)}`, { cause });
+          : new KubeAuthError('jwks_unavailable', `cannot fetch the key set of ${this.issuer}: ${describe(cause)}`, {
+              cause,
+            });
       this.lastFailure = { at: started, error };
       this.options.onEvent?.({
         type: 'jwks_fetch',

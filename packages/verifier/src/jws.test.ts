@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { KubeAuthError } from './errors.js';
 import { decodeJws, importVerificationKey, verifySignature } from './jws.js';
 
-const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
-const compact = (header: unknown, payload: unknown, signature = 'c2ln') => `${b64(header)}.${b64(payload)}.${signature}`;
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const compact = (header: unknown, payload: unknown, signature = 'c2ln') =>
+  `${b64(header)}.${b64(payload)}.${signature}`;
 const reason = (fn: () => unknown) => {
   try {
     fn();
@@ -49,7 +51,9 @@ describe('decodeJws: a header is decoded once, then shared', () => {
     // Not UTF-8, and a lone trailing base64 character: refused on both paths.
     const notUtf8 = Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url');
     expect(reason(() => decodeJws(`${b64({ alg: 'RS256' })}.${notUtf8}.c2ln`))).toBe('token_malformed');
-    const bigNotUtf8 = Buffer.concat([Buffer.from('{"a":"'), Buffer.alloc(20_000, 0xff), Buffer.from('"}')]).toString('base64url');
+    const bigNotUtf8 = Buffer.concat([Buffer.from('{"a":"'), Buffer.alloc(20_000, 0xff), Buffer.from('"}')]).toString(
+      'base64url',
+    );
     expect(reason(() => decodeJws(`${b64({ alg: 'RS256' })}.${bigNotUtf8}.c2ln`))).toBe('token_malformed');
     expect(reason(() => decodeJws(`${b64({ alg: 'RS256' })}.${b64({})}A.c2ln`))).toBe('token_malformed');
     // A leading byte-order mark is dropped, as jose's TextDecoder does.

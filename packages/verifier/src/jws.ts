@@ -72,7 +72,8 @@ function checkCritical(header: Record<string, unknown>): void {
   }
   for (const name of crit as string[]) {
     if (name !== 'b64') throw malformed(`the critical header ${name} is not supported`);
-    if (!Object.hasOwn(header, name) || header[name] === undefined) throw malformed(`the critical header ${name} is missing`);
+    if (!Object.hasOwn(header, name) || header[name] === undefined)
+      throw malformed(`the critical header ${name} is missing`);
   }
   if (typeof header.b64 !== 'boolean') throw malformed('b64 must be a boolean');
   if (!header.b64) throw malformed('a JWT must not use an unencoded payload');
@@ -108,7 +109,8 @@ function jsonSegment(segment: string, what: string): Record<string, unknown> {
   } catch (cause) {
     throw new KubeAuthError('token_malformed', `the ${what} is not JSON`, { cause });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`the ${what} is not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw malformed(`the ${what} is not a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -153,10 +155,17 @@ const NODE_CURVE: Record<string, string> = { 'P-256': 'prime256v1', 'P-384': 'se
  * RSA keys have at least 2048 bits, `key_ops` (when present) allows only `verify`. Throws a plain Error when the key
  * cannot be used for `alg`.
  */
-export function importVerificationKey(jwk: JWK, alg: string, imported?: KeyObject): { keyObject: KeyObject; signatureKey: SignatureKey } {
+export function importVerificationKey(
+  jwk: JWK,
+  alg: string,
+  imported?: KeyObject,
+): { keyObject: KeyObject; signatureKey: SignatureKey } {
   const digest = DIGEST[alg];
   if (digest === undefined) throw new Error(`unsupported alg ${alg}`);
-  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.length > 0 && jwk.key_ops.every((op) => op === 'verify'))) {
+  if (
+    jwk.key_ops !== undefined &&
+    !(Array.isArray(jwk.key_ops) && jwk.key_ops.length > 0 && jwk.key_ops.every((op) => op === 'verify'))
+  ) {
     throw new Error('key_ops does not allow verify');
   }
   const family = alg.slice(0, 2);
@@ -169,12 +178,16 @@ export function importVerificationKey(jwk: JWK, alg: string, imported?: KeyObjec
   if (wanted === 'RSA' && (keyObject.asymmetricKeyType !== 'rsa' || (details.modulusLength ?? 0) < 2048)) {
     throw new Error(`${alg} needs an RSA key of at least 2048 bits`);
   }
-  if (wanted === 'EC' && (keyObject.asymmetricKeyType !== 'ec' || details.namedCurve !== NODE_CURVE[CURVE[alg] as string])) {
+  if (
+    wanted === 'EC' &&
+    (keyObject.asymmetricKeyType !== 'ec' || details.namedCurve !== NODE_CURVE[CURVE[alg] as string])
+  ) {
     throw new Error(`the key is not on ${CURVE[alg]}`);
   }
   if (wanted === 'OKP' && keyObject.asymmetricKeyType !== 'ed25519') throw new Error('the key is not Ed25519');
   let key: SignatureKey['key'] = keyObject;
-  if (family === 'PS') key = { key: keyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
+  if (family === 'PS')
+    key = { key: keyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
   if (family === 'ES') key = { key: keyObject, dsaEncoding: 'ieee-p1363' };
   return { keyObject, signatureKey: { digest, key } };
 }

@@ -22,14 +22,22 @@ interface Signer {
   publicJwk: JWK;
 }
 
-function signer(name: string, type: 'rsa' | 'rsa1024' | 'P-256' | 'P-384' | 'P-521' | 'ed25519', extra: Partial<JWK> = {}): Signer {
+function signer(
+  name: string,
+  type: 'rsa' | 'rsa1024' | 'P-256' | 'P-384' | 'P-521' | 'ed25519',
+  extra: Partial<JWK> = {},
+): Signer {
   const { privateKey, publicKey } =
     type === 'rsa' || type === 'rsa1024'
       ? generateKeyPairSync('rsa', { modulusLength: type === 'rsa' ? 2048 : 1024 })
       : type === 'ed25519'
         ? generateKeyPairSync('ed25519')
         : generateKeyPairSync('ec', { namedCurve: type });
-  return { name, privateKey, publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid: name, use: 'sig', ...extra } };
+  return {
+    name,
+    privateKey,
+    publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid: name, use: 'sig', ...extra },
+  };
 }
 
 let published: Signer[];
@@ -68,7 +76,9 @@ beforeAll(async () => {
 
 /** jose's verdict, with the key chosen as JwksCache chooses it (published RSA/EC public signing keys only). */
 async function oracle(token: string): Promise<boolean> {
-  const usable = published.map((s) => s.publicJwk).filter((k) => (k.kty === 'RSA' || k.kty === 'EC') && (k.use === undefined || k.use === 'sig'));
+  const usable = published
+    .map((s) => s.publicJwk)
+    .filter((k) => (k.kty === 'RSA' || k.kty === 'EC') && (k.use === undefined || k.use === 'sig'));
   try {
     const { payload } = await jwtVerify(
       token,
@@ -93,7 +103,10 @@ async function oracle(token: string): Promise<boolean> {
     );
     if ((payload.iat as number) > clock.now() / 1000 + LEEWAY) return false;
     const aud = [payload.aud ?? []].flat();
-    parseServiceAccountClaims(payload, [AUDIENCE].filter((a) => aud.includes(a)));
+    parseServiceAccountClaims(
+      payload,
+      [AUDIENCE].filter((a) => aud.includes(a)),
+    );
     return true;
   } catch (err) {
     if (err instanceof KubeAuthError || err instanceof joseErrors.JOSEError || err instanceof Error) return false;
@@ -105,7 +118,9 @@ async function oracle(token: string): Promise<boolean> {
 function fits(jwk: JWK, alg: string): boolean {
   if (jwk.alg !== undefined) return jwk.alg === alg;
   if (alg.startsWith('RS') || alg.startsWith('PS')) return jwk.kty === 'RSA';
-  return jwk.kty === 'EC' && jwk.crv === ({ ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' } as Record<string, string>)[alg];
+  return (
+    jwk.kty === 'EC' && jwk.crv === ({ ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' } as Record<string, string>)[alg]
+  );
 }
 
 async function ours(token: string): Promise<boolean> {
@@ -239,7 +254,11 @@ function encodeJson(value: unknown, how: string): string {
 
 const mutation = fc.oneof(
   { weight: 6, arbitrary: fc.constant(undefined) },
-  fc.record({ op: fc.constantFrom('replace' as const, 'insert' as const), at: fc.nat(), char: fc.constantFrom(...'AQgw_-9.') }),
+  fc.record({
+    op: fc.constantFrom('replace' as const, 'insert' as const),
+    at: fc.nat(),
+    char: fc.constantFrom(...'AQgw_-9.'),
+  }),
   fc.record({ op: fc.constant('delete' as const), at: fc.nat() }),
   fc.record({ op: fc.constant('append-to-signature' as const), char: fc.constantFrom('A', 'Q', '_') }),
 );
@@ -283,7 +302,8 @@ const tokenArbitrary = fc
     if (spec.headerEncoding === 'json-with-lone-char') encodedHeader += 'A';
     if (spec.payloadEncoding === 'json-with-lone-char') encodedPayload += 'A';
     const input = `${encodedHeader}.${encodedPayload}`;
-    const signature = signWith(spec.signAlg ?? (typeof header.alg === 'string' ? header.alg : alg), key, input) || 'AAAA';
+    const signature =
+      signWith(spec.signAlg ?? (typeof header.alg === 'string' ? header.alg : alg), key, input) || 'AAAA';
     return mutate(`${input}.${signature}`, spec.mutation ?? undefined);
   });
 
@@ -316,7 +336,12 @@ describe('LocalVerifier: node:crypto path against jose as an oracle', () => {
           const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify(claims))}`;
           const token = `${input}.${signWith(alg, key, input) || 'AAAA'}`;
           const expected = await oracle(token);
-          expect({ alg, key: key.name, kid, verdict: await ours(token) }).toEqual({ alg, key: key.name, kid, verdict: expected });
+          expect({ alg, key: key.name, kid, verdict: await ours(token) }).toEqual({
+            alg,
+            key: key.name,
+            kid,
+            verdict: expected,
+          });
           if (expected) accepted++;
         }
       }

@@ -26,7 +26,13 @@ beforeAll(async () => {
   ec = await generateTestKey('ES256', 'ec-1');
   const issuer = new FakeIssuer({ keys: [rsa, ec] });
   // The clock never moves: the key set stays fresh and unknown kids cause no refetch (cooldown), so the runs are fast.
-  verifier = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: fakeClock().clock, jwks: { unknownKidWaitMs: 0 } });
+  verifier = new LocalVerifier({
+    issuers: [ISSUER],
+    audience: AUDIENCE,
+    fetch: issuer.fetch,
+    clock: fakeClock().clock,
+    jwks: { unknownKidWaitMs: 0 },
+  });
   await verifier.warm();
   validTokens = [await signToken(rsa), await signToken(ec)];
 });
@@ -59,7 +65,10 @@ const mutation = fc.oneof(
   fc.record({ op: fc.constant('delete' as const), at: fc.nat() }),
 );
 
-function mutate(token: string, mutations: Array<{ op: 'replace' | 'insert' | 'delete'; at: number; char?: string }>): string {
+function mutate(
+  token: string,
+  mutations: Array<{ op: 'replace' | 'insert' | 'delete'; at: number; char?: string }>,
+): string {
   let out = token;
   for (const m of mutations) {
     const at = m.at % (out.length + (m.op === 'insert' ? 1 : 0) || 1);
@@ -77,10 +86,13 @@ describe('LocalVerifier under random input (property-based)', () => {
 
   it('rejects arbitrary strings, only ever with a KubeAuthError', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme', maxLength: 300 })), async (input) => {
-        const result = await outcome(input);
-        expect(result.kind).toBe('rejected');
-      }),
+      fc.asyncProperty(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme', maxLength: 300 })),
+        async (input) => {
+          const result = await outcome(input);
+          expect(result.kind).toBe('rejected');
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -136,13 +148,17 @@ describe('LocalVerifier under random input (property-based)', () => {
 
   it('never accepts a mutated valid token unless its signed content and signature bytes are unchanged', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.nat(validTokens.length - 1), fc.array(mutation, { minLength: 1, maxLength: 4 }), async (which, mutations) => {
-        const original = validTokens[which] ?? '';
-        const mutated = mutate(original, mutations);
-        const result = await outcome(mutated);
-        if (result.kind === 'other') throw result.error;
-        if (result.kind === 'identity') expect(sameSignedContent(original, mutated)).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.nat(validTokens.length - 1),
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        async (which, mutations) => {
+          const original = validTokens[which] ?? '';
+          const mutated = mutate(original, mutations);
+          const result = await outcome(mutated);
+          if (result.kind === 'other') throw result.error;
+          if (result.kind === 'identity') expect(sameSignedContent(original, mutated)).toBe(true);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

@@ -32,7 +32,14 @@ export interface IssuerConfig {
 /** Tuning of the key-set cache shared by all issuers (see {@link JwksCacheOptions}). */
 export type JwksTuning = Pick<
   JwksCacheOptions,
-  'defaultMaxAge' | 'minMaxAge' | 'maxMaxAge' | 'cooldown' | 'retryAfterFailure' | 'maxStaleness' | 'timeoutMs' | 'unknownKidWaitMs'
+  | 'defaultMaxAge'
+  | 'minMaxAge'
+  | 'maxMaxAge'
+  | 'cooldown'
+  | 'retryAfterFailure'
+  | 'maxStaleness'
+  | 'timeoutMs'
+  | 'unknownKidWaitMs'
 >;
 
 /** Options of {@link LocalVerifier}. */
@@ -85,11 +92,17 @@ export class LocalVerifier {
     if (this.audiences.length === 0 || this.audiences.some((a) => !a)) throw new Error('an audience is required');
     this.algorithms = checkAlgorithms(options.algorithms ?? DEFAULT_ALGORITHMS);
     this.leeway = numberOption('leewaySeconds', options.leewaySeconds, 60);
-    this.maxTokenBytes = numberOption('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES, { min: 1, integer: true });
+    this.maxTokenBytes = numberOption('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES, {
+      min: 1,
+      integer: true,
+    });
     this.cacheTtlMs = numberOption('cacheTtlSeconds', options.cacheTtlSeconds, 3600) * 1000;
     this.clock = options.clock ?? systemClock;
     this.onEvent = options.onEvent;
-    this.requirements = { requirePodBinding: options.requirePodBinding, requireNodeBinding: options.requireNodeBinding };
+    this.requirements = {
+      requirePodBinding: options.requirePodBinding,
+      requireNodeBinding: options.requireNodeBinding,
+    };
     const maxEntries = numberOption('cacheMaxEntries', options.cacheMaxEntries, 10_000, { min: 1, integer: true });
     this.cache = new ResultCache({ maxEntries, clock: this.clock });
     this.keySets = new Map(
@@ -163,7 +176,12 @@ export class LocalVerifier {
     return this.verifyWithKey(checked, jws, keySet, key);
   }
 
-  private verifyWithKey(checked: CheckedToken, jws: DecodedJws, keySet: JwksCache, key: HeldKey): ServiceAccountIdentity {
+  private verifyWithKey(
+    checked: CheckedToken,
+    jws: DecodedJws,
+    keySet: JwksCache,
+    key: HeldKey,
+  ): ServiceAccountIdentity {
     if (!verifySignature(jws, key.forAlg(jws.alg))) throw new KubeAuthError('signature_invalid');
     const now = this.clock();
     const payload = jws.payload;
@@ -172,7 +190,8 @@ export class LocalVerifier {
       throw new KubeAuthError('token_not_yet_valid', 'iat is in the future', { claim: 'iat' });
     }
     const identity = freezeIdentity(identityFromClaims(payload, this.audiences, this.requirements));
-    if (this.cacheTtlMs > 0) this.cache.set(checked.hash, { identity, keySet, key }, cacheUntil(identity, now, this.cacheTtlMs));
+    if (this.cacheTtlMs > 0)
+      this.cache.set(checked.hash, { identity, keySet, key }, cacheUntil(identity, now, this.cacheTtlMs));
     return identity;
   }
 }
@@ -184,24 +203,41 @@ export class LocalVerifier {
  */
 const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'iat', 'exp'] as const;
 
-function checkRegisteredClaims(payload: Record<string, unknown>, issuer: string, audiences: string[], now: number, leeway: number): void {
+function checkRegisteredClaims(
+  payload: Record<string, unknown>,
+  issuer: string,
+  audiences: string[],
+  now: number,
+  leeway: number,
+): void {
   for (const claim of REQUIRED_CLAIMS) {
     if (!Object.hasOwn(payload, claim)) {
-      throw new KubeAuthError(claim === 'aud' ? 'audience_mismatch' : 'claim_invalid', `missing required "${claim}" claim`, { claim });
+      throw new KubeAuthError(
+        claim === 'aud' ? 'audience_mismatch' : 'claim_invalid',
+        `missing required "${claim}" claim`,
+        { claim },
+      );
     }
   }
-  if (payload.iss !== issuer) throw new KubeAuthError('issuer_mismatch', 'unexpected "iss" claim value', { claim: 'iss' });
+  if (payload.iss !== issuer)
+    throw new KubeAuthError('issuer_mismatch', 'unexpected "iss" claim value', { claim: 'iss' });
   const aud = payload.aud;
-  const audienceOk = typeof aud === 'string' ? audiences.includes(aud) : Array.isArray(aud) && audiences.some((a) => aud.includes(a));
+  const audienceOk =
+    typeof aud === 'string' ? audiences.includes(aud) : Array.isArray(aud) && audiences.some((a) => aud.includes(a));
   if (!audienceOk) throw new KubeAuthError('audience_mismatch', 'unexpected "aud" claim value', { claim: 'aud' });
   const seconds = Math.floor(now / 1000);
-  if (typeof payload.iat !== 'number') throw new KubeAuthError('claim_invalid', '"iat" claim must be a number', { claim: 'iat' });
+  if (typeof payload.iat !== 'number')
+    throw new KubeAuthError('claim_invalid', '"iat" claim must be a number', { claim: 'iat' });
   const nbf = payload.nbf;
   if (nbf !== undefined) {
-    if (typeof nbf !== 'number') throw new KubeAuthError('claim_invalid', '"nbf" claim must be a number', { claim: 'nbf' });
-    if (nbf > seconds + leeway) throw new KubeAuthError('token_not_yet_valid', '"nbf" claim timestamp check failed', { claim: 'nbf' });
+    if (typeof nbf !== 'number')
+      throw new KubeAuthError('claim_invalid', '"nbf" claim must be a number', { claim: 'nbf' });
+    if (nbf > seconds + leeway)
+      throw new KubeAuthError('token_not_yet_valid', '"nbf" claim timestamp check failed', { claim: 'nbf' });
   }
   const exp = payload.exp;
-  if (typeof exp !== 'number') throw new KubeAuthError('claim_invalid', '"exp" claim must be a number', { claim: 'exp' });
-  if (exp <= seconds - leeway) throw new KubeAuthError('token_expired', '"exp" claim timestamp check failed', { claim: 'exp' });
+  if (typeof exp !== 'number')
+    throw new KubeAuthError('claim_invalid', '"exp" claim must be a number', { claim: 'exp' });
+  if (exp <= seconds - leeway)
+    throw new KubeAuthError('token_expired', '"exp" claim timestamp check failed', { claim: 'exp' });
 }

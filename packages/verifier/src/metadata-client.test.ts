@@ -2,7 +2,13 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kubeMetadataClient, MetadataRequestError, parseWatchLine, toObjectMeta, type WatchEvent } from './metadata-client.js';
+import {
+  kubeMetadataClient,
+  MetadataRequestError,
+  parseWatchLine,
+  toObjectMeta,
+  type WatchEvent,
+} from './metadata-client.js';
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -14,12 +20,16 @@ afterEach(async () => {
 });
 
 /** A plain-HTTP stand-in for the API server on loopback, answering with `handler`. */
-async function serve(handler: (path: string, headers: IncomingHttpHeaders, res: ServerResponse) => void): Promise<KubeConfig> {
+async function serve(
+  handler: (path: string, headers: IncomingHttpHeaders, res: ServerResponse) => void,
+): Promise<KubeConfig> {
   server = createServer((req, res) => handler(req.url ?? '', req.headers, res));
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    clusters: [
+      { name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
+    ],
     users: [{ name: 'u', token: 'secret-token' }],
     contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
     currentContext: 'x',
@@ -29,7 +39,14 @@ async function serve(handler: (path: string, headers: IncomingHttpHeaders, res: 
 
 const pod = (name: string, uid: string, extra: Record<string, unknown> = {}) => ({
   kind: 'PartialObjectMetadata',
-  metadata: { name, uid, creationTimestamp: '2026-06-01T12:00:00Z', resourceVersion: '7', labels: { big: 'x'.repeat(100) }, ...extra },
+  metadata: {
+    name,
+    uid,
+    creationTimestamp: '2026-06-01T12:00:00Z',
+    resourceVersion: '7',
+    labels: { big: 'x'.repeat(100) },
+    ...extra,
+  },
 });
 
 describe('toObjectMeta / parseWatchLine', () => {
@@ -44,9 +61,17 @@ describe('toObjectMeta / parseWatchLine', () => {
   });
 
   it('reads object events, bookmarks and Status errors; ignores garbage', () => {
-    expect(parseWatchLine(JSON.stringify({ type: 'DELETED', object: pod('a', 'u1') }))).toMatchObject({ type: 'DELETED', object: { uid: 'u1' }, resourceVersion: '7' });
-    expect(parseWatchLine(JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '9' } } }))).toEqual({ type: 'BOOKMARK', resourceVersion: '9' });
-    expect(parseWatchLine(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, message: 'too old' } }))).toEqual({
+    expect(parseWatchLine(JSON.stringify({ type: 'DELETED', object: pod('a', 'u1') }))).toMatchObject({
+      type: 'DELETED',
+      object: { uid: 'u1' },
+      resourceVersion: '7',
+    });
+    expect(
+      parseWatchLine(JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '9' } } })),
+    ).toEqual({ type: 'BOOKMARK', resourceVersion: '9' });
+    expect(
+      parseWatchLine(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, message: 'too old' } })),
+    ).toEqual({
       type: 'ERROR',
       code: 410,
       message: 'too old',
@@ -62,7 +87,13 @@ describe('kubeMetadataClient', () => {
     const kc = await serve((path, headers, res) => {
       seen.push(headers);
       if (path === '/api/v1/namespaces/api/pods') {
-        res.end(JSON.stringify({ kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '42' }, items: [pod('a', 'u1'), pod('b', 'u2')] }));
+        res.end(
+          JSON.stringify({
+            kind: 'PartialObjectMetadataList',
+            metadata: { resourceVersion: '42' },
+            items: [pod('a', 'u1'), pod('b', 'u2')],
+          }),
+        );
       } else if (path === '/api/v1/namespaces/api/pods/a') res.end(JSON.stringify(pod('a', 'u1')));
       else {
         res.statusCode = 404;
@@ -98,7 +129,12 @@ describe('kubeMetadataClient', () => {
     expect(opened).toBe(true);
     expect(events.map((e) => e.type)).toEqual(['ADDED', 'BOOKMARK', 'DELETED']);
     const params = new URL(query, 'http://x').searchParams;
-    expect(Object.fromEntries(params)).toEqual({ watch: 'true', resourceVersion: '42', allowWatchBookmarks: 'true', timeoutSeconds: '60' });
+    expect(Object.fromEntries(params)).toEqual({
+      watch: 'true',
+      resourceVersion: '42',
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: '60',
+    });
   });
 
   it('rejects with the HTTP status (410 Gone) and when the stream is cut', async () => {

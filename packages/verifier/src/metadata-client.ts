@@ -149,7 +149,10 @@ export function kubeMetadataClient(kubeConfig: KubeConfig, options: { timeoutMs?
     async list(collectionPath, signal) {
       const response = await open(collectionPath, ACCEPT_LIST, signal, timeoutMs * 6);
       if (response.statusCode !== 200) throw await failure(response);
-      const body = JSON.parse(await readBody(response)) as { items?: unknown[]; metadata?: { resourceVersion?: string } };
+      const body = JSON.parse(await readBody(response)) as {
+        items?: unknown[];
+        metadata?: { resourceVersion?: string };
+      };
       const items: ObjectMeta[] = [];
       for (const item of body.items ?? []) {
         const meta = toObjectMeta(item);
@@ -202,13 +205,17 @@ export function kubeMetadataClient(kubeConfig: KubeConfig, options: { timeoutMs?
 
 /** Parses one line of a watch stream; undefined for lines it cannot use. */
 export function parseWatchLine(line: string): WatchEvent | undefined {
-  let data: { type?: unknown; object?: { code?: unknown; message?: unknown; metadata?: { resourceVersion?: unknown } } };
+  let data: {
+    type?: unknown;
+    object?: { code?: unknown; message?: unknown; metadata?: { resourceVersion?: unknown } };
+  };
   try {
     data = JSON.parse(line) as typeof data;
   } catch {
     return undefined;
   }
-  const resourceVersion = typeof data.object?.metadata?.resourceVersion === 'string' ? data.object.metadata.resourceVersion : '';
+  const resourceVersion =
+    typeof data.object?.metadata?.resourceVersion === 'string' ? data.object.metadata.resourceVersion : '';
   switch (data.type) {
     case 'ADDED':
     case 'MODIFIED':

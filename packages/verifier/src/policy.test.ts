@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { serviceAccountGroups, type ServiceAccountIdentity } from './identity.js';
 import { Policy } from './policy.js';
 
-function caller(namespace: string, name: string, groups: string[] = serviceAccountGroups(namespace)): ServiceAccountIdentity {
+function caller(
+  namespace: string,
+  name: string,
+  groups: string[] = serviceAccountGroups(namespace),
+): ServiceAccountIdentity {
   return {
     username: `system:serviceaccount:${namespace}:${name}`,
     namespace,
@@ -16,7 +20,11 @@ function caller(namespace: string, name: string, groups: string[] = serviceAccou
 describe('Policy', () => {
   it('allows an identity listed in full (system:serviceaccount:<ns>:<name>) and names the rule', () => {
     const policy = new Policy({ allow: ['system:serviceaccount:api:api'] });
-    expect(policy.decide(caller('api', 'api'))).toEqual({ allowed: true, reason: 'identity_allowed', rule: 'system:serviceaccount:api:api' });
+    expect(policy.decide(caller('api', 'api'))).toEqual({
+      allowed: true,
+      reason: 'identity_allowed',
+      rule: 'system:serviceaccount:api:api',
+    });
   });
 
   it('denies another ServiceAccount of the same namespace when only one is listed', () => {
@@ -31,13 +39,21 @@ describe('Policy', () => {
 
   it('allows the short form <ns>:<name>', () => {
     const policy = new Policy({ allow: ['api:api'] });
-    expect(policy.decide(caller('api', 'api'))).toEqual({ allowed: true, reason: 'identity_allowed', rule: 'system:serviceaccount:api:api' });
+    expect(policy.decide(caller('api', 'api'))).toEqual({
+      allowed: true,
+      reason: 'identity_allowed',
+      rule: 'system:serviceaccount:api:api',
+    });
     expect(policy.decide(caller('api', 'other')).allowed).toBe(false);
   });
 
   it('allows any ServiceAccount of a namespace with <ns>:*', () => {
     const policy = new Policy({ allow: ['api:*'] });
-    expect(policy.decide(caller('api', 'worker'))).toEqual({ allowed: true, reason: 'identity_allowed', rule: 'system:serviceaccount:api:*' });
+    expect(policy.decide(caller('api', 'worker'))).toEqual({
+      allowed: true,
+      reason: 'identity_allowed',
+      rule: 'system:serviceaccount:api:*',
+    });
     expect(policy.decide(caller('api-2', 'worker')).allowed).toBe(false);
   });
 
@@ -48,12 +64,20 @@ describe('Policy', () => {
 
   it('allows every ServiceAccount with *', () => {
     const policy = new Policy({ allow: ['*'] });
-    expect(policy.decide(caller('kube-system', 'default'))).toEqual({ allowed: true, reason: 'identity_allowed', rule: '*' });
+    expect(policy.decide(caller('kube-system', 'default'))).toEqual({
+      allowed: true,
+      reason: 'identity_allowed',
+      rule: '*',
+    });
   });
 
   it('allows a caller in an allowed group and names the group', () => {
     const policy = new Policy({ allowGroups: ['system:serviceaccounts:api'] });
-    expect(policy.decide(caller('api', 'worker'))).toEqual({ allowed: true, reason: 'group_allowed', rule: 'system:serviceaccounts:api' });
+    expect(policy.decide(caller('api', 'worker'))).toEqual({
+      allowed: true,
+      reason: 'group_allowed',
+      rule: 'system:serviceaccounts:api',
+    });
     expect(policy.decide(caller('web', 'worker')).allowed).toBe(false);
   });
 

@@ -39,7 +39,9 @@ export class Policy {
       }
       const [ns, name, ...rest] = (entry.startsWith(PREFIX) ? entry.slice(PREFIX.length) : entry).split(':');
       if (!ns || !name || rest.length > 0 || !NAME.test(ns) || (name !== '*' && !NAME.test(name))) {
-        throw new Error(`invalid identity pattern "${entry}": use system:serviceaccount:<ns>:<name>, <ns>:<name>, <ns>:* or *`);
+        throw new Error(
+          `invalid identity pattern "${entry}": use system:serviceaccount:<ns>:<name>, <ns>:<name>, <ns>:* or *`,
+        );
       }
       if (name === '*') this.namespaces.add(ns);
       else this.exact.add(`${PREFIX}${ns}:${name}`);
@@ -50,13 +52,18 @@ export class Policy {
 
   /** Parses comma-separated lists, as environment variables carry them. */
   static fromLists(allow: string | undefined, allowGroups?: string): Policy {
-    const split = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const split = (value: string | undefined) =>
+      (value ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     return new Policy({ allow: split(allow), allowGroups: split(allowGroups) });
   }
 
   decide(identity: ServiceAccountIdentity): PolicyDecision {
     if (this.any) return { allowed: true, reason: 'identity_allowed', rule: '*' };
-    if (this.exact.has(identity.username)) return { allowed: true, reason: 'identity_allowed', rule: identity.username };
+    if (this.exact.has(identity.username))
+      return { allowed: true, reason: 'identity_allowed', rule: identity.username };
     if (this.namespaces.has(identity.namespace)) {
       return { allowed: true, reason: 'identity_allowed', rule: `${PREFIX}${identity.namespace}:*` };
     }

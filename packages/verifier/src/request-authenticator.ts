@@ -2,7 +2,11 @@ import type { CheckedToken } from './checked-token.js';
 import { isKubeAuthError, KubeAuthError } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
 import type { Policy, PolicyDecision } from './policy.js';
-import { validateAccessAttributes, type AccessAttributes, type SubjectAccessReviewer } from './subject-access-review.js';
+import {
+  validateAccessAttributes,
+  type AccessAttributes,
+  type SubjectAccessReviewer,
+} from './subject-access-review.js';
 import type { Verifier } from './verifier.js';
 
 /** What an adapter puts on the request for an accepted caller (express: `req.kubeAuth`). Frozen; may be shared. */
@@ -39,7 +43,8 @@ export class RequestAuthenticator {
   private readonly verifyOptions: { revocationSensitive: boolean };
   // Allowed outcomes remembered per (frozen, cached) identity: they cannot change while the identity is the same object.
   private readonly decided = new WeakMap<ServiceAccountIdentity, AuthOutcome>();
-  private readonly settle = (identity: ServiceAccountIdentity): AuthOutcome | Promise<AuthOutcome> => this.authorize(this.decide(identity));
+  private readonly settle = (identity: ServiceAccountIdentity): AuthOutcome | Promise<AuthOutcome> =>
+    this.authorize(this.decide(identity));
   private readonly fail = (err: unknown): AuthOutcome => failure(err);
   private readonly access: AccessAttributes | undefined;
   private readonly accessReviewer: SubjectAccessReviewer | undefined;
@@ -50,12 +55,15 @@ export class RequestAuthenticator {
     this.verifyOptions = { revocationSensitive: options.revocationSensitive === true };
     this.access = options.access ? validateAccessAttributes(options.access) : undefined;
     this.accessReviewer = options.accessReviewer;
-    if (this.access && !this.accessReviewer) throw new TypeError('a route with access attributes needs an accessReviewer');
+    if (this.access && !this.accessReviewer)
+      throw new TypeError('a route with access attributes needs an accessReviewer');
     // A route that asks for revocation checks must never silently get less: refused where the route is declared (at
     // start-up for express and fastify), not on each request. A verifier that does not say (`canReview` absent, e.g. the
     // watch verifier) is trusted to check revocation itself.
     if (options.revocationSensitive && (options.verifier as { canReview?: unknown }).canReview === false) {
-      throw new TypeError('a revocation-sensitive route needs a verifier that can ask TokenReview (none is configured)');
+      throw new TypeError(
+        'a revocation-sensitive route needs a verifier that can ask TokenReview (none is configured)',
+      );
     }
   }
 
@@ -99,7 +107,11 @@ export class RequestAuthenticator {
       const decision = this.policy.decide(identity);
       outcome = decision.allowed
         ? Object.freeze({ allowed: true, result: Object.freeze({ identity, decision: Object.freeze(decision) }) })
-        : Object.freeze({ allowed: false, error: new KubeAuthError('identity_not_allowed', `${identity.username} is not allowed`), identity });
+        : Object.freeze({
+            allowed: false,
+            error: new KubeAuthError('identity_not_allowed', `${identity.username} is not allowed`),
+            identity,
+          });
     } catch (err) {
       return failure(err);
     }

@@ -124,6 +124,7 @@ export class ResultCache<T> {
 }
 
 function bound(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer, got ${value}`);
+  if (!Number.isInteger(value) || value < 0)
+    throw new TypeError(`${name} must be a non-negative integer, got ${value}`);
   return value;
 }

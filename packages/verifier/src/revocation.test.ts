@@ -19,7 +19,12 @@ async function setup(options: { liveLookups?: boolean; maxTombstones?: number } 
   const clock = () => now;
   const sa = server.create(SAS, 'api', { creationTimestamp: NOW - 3_600_000 });
   const pod = server.create(PODS, 'api-1', { creationTimestamp: NOW - 60_000 });
-  const watch = new BoundObjectWatch({ client: server, namespaces: ['api'], clock, maxTombstones: options.maxTombstones });
+  const watch = new BoundObjectWatch({
+    client: server,
+    namespaces: ['api'],
+    clock,
+    maxTombstones: options.maxTombstones,
+  });
   watches.push(watch);
   await watch.start().waitForSync();
   const checker = new RevocationChecker({ watch, clock, liveLookups: options.liveLookups });
@@ -39,7 +44,8 @@ describe('judgeBoundObject (the API server rules)', () => {
     expect(judgeBoundObject('pod', claim, { name: 'api-1', uid: 'u2', creationTimestamp: 0 }, NOW)).toMatch(/uid/);
   });
   it('accepts a deletion up to 60 s old and refuses one strictly older, as deletionTimestamp.Before(now - leeway)', () => {
-    const at = (deletionTimestamp: number) => judgeBoundObject('pod', claim, { name: 'api-1', uid: 'u1', creationTimestamp: 0, deletionTimestamp }, NOW);
+    const at = (deletionTimestamp: number) =>
+      judgeBoundObject('pod', claim, { name: 'api-1', uid: 'u1', creationTimestamp: 0, deletionTimestamp }, NOW);
     expect(at(NOW + 30_000)).toBeUndefined(); // graceful deletion: the timestamp is in the future
     expect(at(NOW - DELETION_LEEWAY_MS)).toBeUndefined();
     expect(at(NOW - DELETION_LEEWAY_MS - 1)).toMatch(/deleted/);
@@ -68,7 +74,10 @@ describe('RevocationChecker', () => {
     advance(30_000 + DELETION_LEEWAY_MS);
     expect(checker.checkCached(binding())?.status).toBe('valid');
     advance(1);
-    expect(checker.checkCached(binding())).toMatchObject({ status: 'revoked', message: expect.stringMatching(/deleted at/) });
+    expect(checker.checkCached(binding())).toMatchObject({
+      status: 'revoked',
+      message: expect.stringMatching(/deleted at/),
+    });
   });
 
   it('refuses a token whose ServiceAccount was recreated with another uid', async () => {
@@ -122,11 +131,23 @@ describe('RevocationChecker', () => {
 
   it('cannot judge namespaces it does not watch, a stale watch, a failed read, or Secret- and Node-bound tokens', async () => {
     const { checker, binding, server, watch, advance } = await setup();
-    expect(checker.checkCached(binding({ namespace: 'other' }))).toMatchObject({ status: 'unknown', why: 'not_watched' });
-    expect(checker.checkCached(binding({ secret: { name: 's', uid: 'u' } }))).toMatchObject({ status: 'unknown', why: 'unsupported' });
-    expect(checker.checkCached(binding({ pod: undefined, node: { name: 'n', uid: 'u' } }))).toMatchObject({ status: 'unknown', why: 'unsupported' });
+    expect(checker.checkCached(binding({ namespace: 'other' }))).toMatchObject({
+      status: 'unknown',
+      why: 'not_watched',
+    });
+    expect(checker.checkCached(binding({ secret: { name: 's', uid: 'u' } }))).toMatchObject({
+      status: 'unknown',
+      why: 'unsupported',
+    });
+    expect(checker.checkCached(binding({ pod: undefined, node: { name: 'n', uid: 'u' } }))).toMatchObject({
+      status: 'unknown',
+      why: 'unsupported',
+    });
     server.down = true;
-    expect(await checker.check(binding({ pod: { name: 'unseen', uid: 'u' } }))).toMatchObject({ status: 'unknown', why: 'lookup_failed' });
+    expect(await checker.check(binding({ pod: { name: 'unseen', uid: 'u' } }))).toMatchObject({
+      status: 'unknown',
+      why: 'lookup_failed',
+    });
     server.breakWatches();
     await new Promise((r) => setTimeout(r, 20));
     advance(watch.maxStalenessMs + 1);

@@ -34,7 +34,12 @@ export type RevocationVerdict =
    * The checker cannot judge: the namespace is not watched, the watch is not synced or stale, a live read failed, or
    * the token has a binding it does not follow. Callers fall back to TokenReview or refuse as unavailable.
    */
-  | { status: 'unknown'; why: 'not_watched' | 'not_synced' | 'stale' | 'lookup_failed' | 'unsupported'; message: string; lookups: number };
+  | {
+      status: 'unknown';
+      why: 'not_watched' | 'not_synced' | 'stale' | 'lookup_failed' | 'unsupported';
+      message: string;
+      lookups: number;
+    };
 
 /**
  * The API server's leeway for bound objects: a token stays valid while its pod (or ServiceAccount) has a
@@ -124,7 +129,14 @@ export class RevocationChecker {
     const unsupported = this.unsupported(binding);
     if (unsupported) return unsupported;
     const now = this.clock();
-    const sa = this.fromWatch('serviceaccounts', 'ServiceAccount', binding.namespace, binding.serviceAccount, binding.issuedAt, now);
+    const sa = this.fromWatch(
+      'serviceaccounts',
+      'ServiceAccount',
+      binding.namespace,
+      binding.serviceAccount,
+      binding.issuedAt,
+      now,
+    );
     if (sa.kind !== 'valid') return sa.kind === 'need_lookup' ? undefined : sa.verdict;
     if (!binding.pod) return VALID;
     const pod = this.fromWatch('pods', 'pod', binding.namespace, binding.pod, binding.issuedAt, now);
@@ -137,7 +149,9 @@ export class RevocationChecker {
     const cached = this.checkCached(binding);
     if (cached) return cached;
     let lookups = 0;
-    const refs: [WatchedResource, string, BoundObject][] = [['serviceaccounts', 'ServiceAccount', binding.serviceAccount]];
+    const refs: [WatchedResource, string, BoundObject][] = [
+      ['serviceaccounts', 'ServiceAccount', binding.serviceAccount],
+    ];
     if (binding.pod) refs.push(['pods', 'pod', binding.pod]);
     for (const [resource, kind, claim] of refs) {
       const now = this.clock();
@@ -145,14 +159,24 @@ export class RevocationChecker {
       if (step.kind === 'verdict') return { ...step.verdict, lookups };
       if (step.kind === 'valid') continue;
       if (!this.liveLookups) {
-        return { status: 'unknown', why: 'not_synced', message: `the watch has not seen ${kind} ${binding.namespace}/${claim.name}`, lookups };
+        return {
+          status: 'unknown',
+          why: 'not_synced',
+          message: `the watch has not seen ${kind} ${binding.namespace}/${claim.name}`,
+          lookups,
+        };
       }
       let found: Lookup;
       try {
         lookups++;
         found = await this.lookup(resource, binding.namespace, claim.name);
       } catch (err) {
-        return { status: 'unknown', why: 'lookup_failed', message: `reading ${kind} ${binding.namespace}/${claim.name} failed: ${(err as Error).message}`, lookups };
+        return {
+          status: 'unknown',
+          why: 'lookup_failed',
+          message: `reading ${kind} ${binding.namespace}/${claim.name} failed: ${(err as Error).message}`,
+          lookups,
+        };
       }
       if (found.kind === 'gone') {
         this.watch.markDeleted(claim.uid);
@@ -170,8 +194,10 @@ export class RevocationChecker {
   private unsupported(binding: TokenBinding): RevocationVerdict | undefined {
     // Secret-bound tokens and node-only tokens are checked by the API server against Secrets and Nodes, which
     // this watch does not follow: let TokenReview judge them rather than judge them by half.
-    if (binding.secret) return { status: 'unknown', why: 'unsupported', message: 'the token is bound to a Secret', lookups: 0 };
-    if (binding.node && !binding.pod) return { status: 'unknown', why: 'unsupported', message: 'the token is bound to a Node', lookups: 0 };
+    if (binding.secret)
+      return { status: 'unknown', why: 'unsupported', message: 'the token is bound to a Secret', lookups: 0 };
+    if (binding.node && !binding.pod)
+      return { status: 'unknown', why: 'unsupported', message: 'the token is bound to a Node', lookups: 0 };
     return undefined;
   }
 
@@ -183,8 +209,12 @@ export class RevocationChecker {
     issuedAt: number | undefined,
     now: number,
   ): { kind: 'valid' } | { kind: 'need_lookup' } | { kind: 'verdict'; verdict: RevocationVerdict } {
-    const revoked = (message: string) => ({ kind: 'verdict' as const, verdict: { status: 'revoked' as const, message, lookups: 0 } });
-    if (this.watch.isDeleted(claim.uid)) return revoked(`${kind} ${namespace}/${claim.name} (uid ${claim.uid}) was deleted`);
+    const revoked = (message: string) => ({
+      kind: 'verdict' as const,
+      verdict: { status: 'revoked' as const, message, lookups: 0 },
+    });
+    if (this.watch.isDeleted(claim.uid))
+      return revoked(`${kind} ${namespace}/${claim.name} (uid ${claim.uid}) was deleted`);
     const seen = this.watch.lookup(resource, namespace, claim.name);
     if (seen.state === 'unknown') {
       const message =
@@ -203,7 +233,9 @@ export class RevocationChecker {
       // A same-named object created after the token was issued proves the token's object was gone by then.
       // Timestamps have one-second resolution, hence the margin.
       if (issuedAt !== undefined && seen.object.creationTimestamp > issuedAt + 1000) {
-        return revoked(`${kind} ${namespace}/${claim.name} was recreated (uid ${seen.object.uid}) after the token was issued`);
+        return revoked(
+          `${kind} ${namespace}/${claim.name} was recreated (uid ${seen.object.uid}) after the token was issued`,
+        );
       }
     }
     const live = this.confirmed.get(claim.uid);

@@ -2,7 +2,11 @@ import { ApiException, type V1SubjectAccessReview } from '@kubernetes/client-nod
 import { describe, expect, it } from 'vitest';
 import { isKubeAuthError } from './errors.js';
 import type { ServiceAccountIdentity } from './identity.js';
-import { SubjectAccessReviewer, validateAccessAttributes, type SubjectAccessReviewClient } from './subject-access-review.js';
+import {
+  SubjectAccessReviewer,
+  validateAccessAttributes,
+  type SubjectAccessReviewClient,
+} from './subject-access-review.js';
 
 const identity: ServiceAccountIdentity = {
   username: 'system:serviceaccount:api:api',
@@ -63,9 +67,13 @@ describe('SubjectAccessReviewer', () => {
 
   it('answers subjectaccessreview_denied when RBAC says no (or has no opinion)', async () => {
     const denied = fakeClient(async () => ({ allowed: false, denied: true, reason: 'nope' }));
-    expect(await reason(new SubjectAccessReviewer({ client: denied.client }).authorize(identity, READ_RECORDS))).toBe('subjectaccessreview_denied');
+    expect(await reason(new SubjectAccessReviewer({ client: denied.client }).authorize(identity, READ_RECORDS))).toBe(
+      'subjectaccessreview_denied',
+    );
     const noOpinion = fakeClient(async () => ({ allowed: false }));
-    expect(await reason(new SubjectAccessReviewer({ client: noOpinion.client }).authorize(identity, READ_RECORDS))).toBe('subjectaccessreview_denied');
+    expect(
+      await reason(new SubjectAccessReviewer({ client: noOpinion.client }).authorize(identity, READ_RECORDS)),
+    ).toBe('subjectaccessreview_denied');
   });
 
   it('answers subjectaccessreview_unavailable when it cannot ask, and does not cache that', async () => {
@@ -79,9 +87,9 @@ describe('SubjectAccessReviewer', () => {
     expect(await reason(reviewer.authorize(identity, READ_RECORDS))).toBe('subjectaccessreview_unavailable');
     expect(calls).toBe(2);
     const slow = fakeClient(() => new Promise(() => undefined));
-    expect(await reason(new SubjectAccessReviewer({ client: slow.client, timeoutMs: 20 }).authorize(identity, READ_RECORDS))).toBe(
-      'subjectaccessreview_unavailable',
-    );
+    expect(
+      await reason(new SubjectAccessReviewer({ client: slow.client, timeoutMs: 20 }).authorize(identity, READ_RECORDS)),
+    ).toBe('subjectaccessreview_unavailable');
   });
 
   it('caches allow and deny answers for their TTLs, per caller and attributes, and coalesces concurrent questions', async () => {

@@ -61,7 +61,9 @@ const VERB = /^(\*|[a-z][a-zA-Z]*)$/;
 /** Checks attributes once, at construction or route declaration time; throws `TypeError` on a bad one. */
 export function validateAccessAttributes(attributes: AccessAttributes): AccessAttributes {
   if (!attributes || typeof attributes.verb !== 'string' || !VERB.test(attributes.verb)) {
-    throw new TypeError(`access attributes need a verb (get, list, create, … or *), got ${JSON.stringify(attributes?.verb)}`);
+    throw new TypeError(
+      `access attributes need a verb (get, list, create, … or *), got ${JSON.stringify(attributes?.verb)}`,
+    );
   }
   if ('path' in attributes) {
     if (typeof attributes.path !== 'string' || !attributes.path.startsWith('/')) {
@@ -145,11 +147,15 @@ export class SubjectAccessReviewer {
     }
   }
 
-  private spec(identity: ServiceAccountIdentity, attributes: AccessAttributes): NonNullable<V1SubjectAccessReview['spec']> {
+  private spec(
+    identity: ServiceAccountIdentity,
+    attributes: AccessAttributes,
+  ): NonNullable<V1SubjectAccessReview['spec']> {
     // The caller as the API server knows it (the identity model's mapping, shared with TokenReview).
     const user = identityToUserInfo(identity);
     const base = { user: user.username, uid: user.uid, groups: user.groups.sort(), extra: user.extra };
-    if ('path' in attributes) return { ...base, nonResourceAttributes: { path: attributes.path, verb: attributes.verb } };
+    if ('path' in attributes)
+      return { ...base, nonResourceAttributes: { path: attributes.path, verb: attributes.verb } };
     return {
       ...base,
       resourceAttributes: {
@@ -173,7 +179,11 @@ export class SubjectAccessReviewer {
         timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
       });
       const result = await Promise.race([
-        this.client.createSubjectAccessReview({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec }),
+        this.client.createSubjectAccessReview({
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec,
+        }),
         timeout,
       ]);
       status = result.status;
@@ -193,8 +203,14 @@ export class SubjectAccessReviewer {
       clearTimeout(timer);
     }
     // The API server's authorizers answer allow, deny or no opinion; with no one allowing, the answer is no.
-    const decision: Decision = status?.allowed === true ? { allowed: true } : { allowed: false, reason: status?.reason ?? '' };
-    this.cache.set(key, decision, this.clock() + (decision.allowed ? this.allowTtlMs : this.denyTtlMs), !decision.allowed);
+    const decision: Decision =
+      status?.allowed === true ? { allowed: true } : { allowed: false, reason: status?.reason ?? '' };
+    this.cache.set(
+      key,
+      decision,
+      this.clock() + (decision.allowed ? this.allowTtlMs : this.denyTtlMs),
+      !decision.allowed,
+    );
     return decision;
   }
 }

@@ -24,7 +24,11 @@ export class FakeMetadataServer implements MetadataClient {
 
   /** Creates (or replaces) an object; returns it. `path` is a collection, e.g. `/api/v1/namespaces/api/pods`. */
   create(path: string, name: string, init: Partial<ObjectMeta> = {}): ObjectMeta {
-    const object: ObjectMeta = { name, uid: init.uid ?? `uid-${++this.uidCounter}`, creationTimestamp: init.creationTimestamp ?? 0 };
+    const object: ObjectMeta = {
+      name,
+      uid: init.uid ?? `uid-${++this.uidCounter}`,
+      creationTimestamp: init.creationTimestamp ?? 0,
+    };
     if (init.deletionTimestamp !== undefined) object.deletionTimestamp = init.deletionTimestamp;
     const had = this.collection(path).has(name);
     this.collection(path).set(name, object);
@@ -105,7 +109,9 @@ export class FakeMetadataServer implements MetadataClient {
           else resolve();
         },
       };
-      options.signal.addEventListener('abort', () => watcher.end(new MetadataRequestError(0, 'aborted')), { once: true });
+      options.signal.addEventListener('abort', () => watcher.end(new MetadataRequestError(0, 'aborted')), {
+        once: true,
+      });
       options.onOpen?.();
       for (const entry of this.log) if (entry.path === path && entry.rv > from) onEvent(entry.event);
       this.watchers.add(watcher);

@@ -100,7 +100,11 @@ export function base64url(value: string | Uint8Array): string {
 }
 
 /** A hand-made compact JWS from raw header and payload JSON (no real signature). */
-export function craftToken(header: unknown, payload: unknown, signature: string = base64url('not-a-signature')): string {
+export function craftToken(
+  header: unknown,
+  payload: unknown,
+  signature: string = base64url('not-a-signature'),
+): string {
   return `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}.${signature}`;
 }
 
@@ -187,7 +191,12 @@ export function respond(response: FakeResponse): Awaited<ReturnType<FetchLike>> 
 }
 
 /** A mutable fake clock: `clock()` reads `now`, tests move it. */
-export function fakeClock(start: number = T0): { clock: () => number; set(ms: number): void; advance(seconds: number): void; now(): number } {
+export function fakeClock(start: number = T0): {
+  clock: () => number;
+  set(ms: number): void;
+  advance(seconds: number): void;
+  now(): number;
+} {
   let now = start;
   return {
     clock: () => now,
@@ -228,7 +237,10 @@ export function settle(): Promise<void> {
  * identity model writes it from the token's own claims, and the audiences.
  */
 export function reviewStatusFor(token: string, audiences: string[] = [AUDIENCE]): V1TokenReviewStatus {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<
+    string,
+    unknown
+  >;
   const own = [payload.aud ?? []].flat().filter((a): a is string => typeof a === 'string');
   return { authenticated: true, user: identityToUserInfo(identityFromClaims(payload, own)), audiences };
 }
@@ -239,7 +251,8 @@ export function reviewStatusFor(token: string, audiences: string[] = [AUDIENCE])
  */
 export class FakeTokenReviewClient implements TokenReviewClient {
   readonly requests: V1TokenReview[] = [];
-  answer: (review: V1TokenReview) => Promise<V1TokenReviewStatus | undefined> = async (review) => reviewStatusFor(review.spec.token ?? '');
+  answer: (review: V1TokenReview) => Promise<V1TokenReviewStatus | undefined> = async (review) =>
+    reviewStatusFor(review.spec.token ?? '');
 
   async createTokenReview(review: V1TokenReview, _options?: TokenReviewRequestOptions): Promise<V1TokenReview> {
     this.requests.push(review);

@@ -62,7 +62,11 @@ describe('TokenReviewVerifier: the review', () => {
     const { verifier, client } = setup({ audience: [AUDIENCE, 'data-store-v2'] });
     await verifier.verify(token);
     expect(client.requests).toEqual([
-      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [AUDIENCE, 'data-store-v2'] } },
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token, audiences: [AUDIENCE, 'data-store-v2'] },
+      },
     ]);
   });
 
@@ -92,7 +96,11 @@ describe('TokenReviewVerifier: the review', () => {
 
   it('rejects a user that is not a ServiceAccount with claim_invalid', async () => {
     const { verifier, client } = setup();
-    client.answer = async () => ({ authenticated: true, user: { username: 'kubernetes-admin', groups: ['system:masters'] }, audiences: [AUDIENCE] });
+    client.answer = async () => ({
+      authenticated: true,
+      user: { username: 'kubernetes-admin', groups: ['system:masters'] },
+      audiences: [AUDIENCE],
+    });
     const err = await rejection(() => verifier.verify(token));
     expect(err.code).toBe('claim_invalid');
     expect(err.claim).toBe('sub');
@@ -118,13 +126,17 @@ describe('TokenReviewVerifier: the review', () => {
 describe('TokenReviewVerifier: API server failures', () => {
   it('maps HTTP 403 (no system:auth-delegator) to tokenreview_forbidden', async () => {
     const { verifier, client } = setup();
-    client.answer = () => Promise.reject(new ApiException(403, 'Forbidden', { message: 'tokenreviews.authentication.k8s.io is forbidden' }, {}));
+    client.answer = () =>
+      Promise.reject(
+        new ApiException(403, 'Forbidden', { message: 'tokenreviews.authentication.k8s.io is forbidden' }, {}),
+      );
     expect(await reasonOf(() => verifier.verify(token))).toBe('tokenreview_forbidden');
   });
 
   it('maps HTTP 500 to tokenreview_unavailable', async () => {
     const { verifier, client } = setup();
-    client.answer = () => Promise.reject(new ApiException(500, 'Internal Server Error', { message: 'etcdserver: request timed out' }, {}));
+    client.answer = () =>
+      Promise.reject(new ApiException(500, 'Internal Server Error', { message: 'etcdserver: request timed out' }, {}));
     expect(await reasonOf(() => verifier.verify(token))).toBe('tokenreview_unavailable');
   });
 
@@ -298,7 +310,9 @@ describe('TokenReviewVerifier: time-out aborts the request itself', () => {
         currentContext: 'c',
       });
       const verifier = new TokenReviewVerifier({ client: tokenReviewClient(kc), audience: AUDIENCE, timeoutMs: 300 });
-      const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => signToken(rsa, { claims: { jti: `abort-${i}` } })));
+      const tokens = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => signToken(rsa, { claims: { jti: `abort-${i}` } })),
+      );
       const reasons = await Promise.all(tokens.map((t) => reasonOf(() => verifier.verify(t))));
       expect(new Set(reasons)).toEqual(new Set(['tokenreview_unavailable']));
       // Every request that reached the server has its connection closed shortly after its time-out (the server never
@@ -317,8 +331,11 @@ describe('TokenReviewVerifier: bound on reviews in flight', () => {
   it('answers tokenreview_overloaded past maxInflight distinct tokens, without calling the API server', async () => {
     const { verifier, client } = setup({ maxInflight: 3 });
     const release: Array<() => void> = [];
-    client.answer = (review) => new Promise((resolve) => release.push(() => resolve(reviewStatusFor(review.spec.token ?? ''))));
-    const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => signToken(rsa, { claims: { jti: `cap-${i}` } })));
+    client.answer = (review) =>
+      new Promise((resolve) => release.push(() => resolve(reviewStatusFor(review.spec.token ?? ''))));
+    const tokens = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => signToken(rsa, { claims: { jti: `cap-${i}` } })),
+    );
     const pending = tokens.slice(0, 3).map((t) => verifier.verify(t));
     // A fourth request for a token already in flight shares its review and is not refused.
     const shared = verifier.verify(tokens[0] as string);

@@ -116,11 +116,20 @@ export class TokenReviewVerifier {
     this.negativeTtlMs = numberOption('negativeCacheTtlSeconds', options.negativeCacheTtlSeconds, 5) * 1000;
     this.timeoutMs = numberOption('timeoutMs', options.timeoutMs, 5000, { min: 1 });
     this.maxInflight = numberOption('maxInflight', options.maxInflight, 100, { min: 1, integer: true });
-    this.maxTokenBytes = numberOption('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES, { min: 1, integer: true });
-    this.requirements = { requirePodBinding: options.requirePodBinding, requireNodeBinding: options.requireNodeBinding };
+    this.maxTokenBytes = numberOption('maxTokenBytes', options.maxTokenBytes, DEFAULT_MAX_TOKEN_BYTES, {
+      min: 1,
+      integer: true,
+    });
+    this.requirements = {
+      requirePodBinding: options.requirePodBinding,
+      requireNodeBinding: options.requireNodeBinding,
+    };
     this.cache = new ResultCache({
       maxEntries: numberOption('cacheMaxEntries', options.cacheMaxEntries, 10_000, { min: 1, integer: true }),
-      maxRejections: numberOption('negativeCacheMaxEntries', options.negativeCacheMaxEntries, 10_000, { min: 1, integer: true }),
+      maxRejections: numberOption('negativeCacheMaxEntries', options.negativeCacheMaxEntries, 10_000, {
+        min: 1,
+        integer: true,
+      }),
       clock: this.clock,
     });
   }
@@ -188,10 +197,17 @@ export class TokenReviewVerifier {
       status = result.status;
     } catch (cause) {
       // Outages are not cached: the next request asks again.
-      const reason: ReasonCode = apiExceptionStatus(cause) === 403 ? 'tokenreview_forbidden' : 'tokenreview_unavailable';
+      const reason: ReasonCode =
+        apiExceptionStatus(cause) === 403 ? 'tokenreview_forbidden' : 'tokenreview_unavailable';
       const why = abort.signal.aborted ? (abort.signal.reason as Error).message : describeFailure(cause);
       const error = new KubeAuthError(reason, `TokenReview failed: ${why}`, { cause });
-      this.options.onEvent?.({ type: 'token_review', ok: false, reason, durationMs: performance.now() - started, error: error.message });
+      this.options.onEvent?.({
+        type: 'token_review',
+        ok: false,
+        reason,
+        durationMs: performance.now() - started,
+        error: error.message,
+      });
       throw error;
     } finally {
       clearTimeout(timer);
@@ -205,7 +221,12 @@ export class TokenReviewVerifier {
     const outcome = this.judge(status, token);
     const now = this.clock();
     if (outcome.ok) freezeIdentity(outcome.identity);
-    this.cache.set(key, outcome, outcome.ok ? cacheUntil(outcome.identity, now, this.ttlMs) : now + this.negativeTtlMs, !outcome.ok);
+    this.cache.set(
+      key,
+      outcome,
+      outcome.ok ? cacheUntil(outcome.identity, now, this.ttlMs) : now + this.negativeTtlMs,
+      !outcome.ok,
+    );
     return outcome;
   }
 

@@ -57,7 +57,12 @@ async function codeOf(source: FileTokenSource): Promise<TokenSourceErrorCode> {
 function source(path: string, options: Partial<FileTokenSourceOptions> = {}) {
   const time = fakeClock();
   const reads: Array<Date | undefined> = [];
-  const tokens = new FileTokenSource({ path, clock: time.clock, onRead: (info) => reads.push(info.expiresAt), ...options });
+  const tokens = new FileTokenSource({
+    path,
+    clock: time.clock,
+    onRead: (info) => reads.push(info.expiresAt),
+    ...options,
+  });
   return { tokens, reads, time };
 }
 
@@ -170,14 +175,19 @@ describe('withServiceAccountToken', () => {
 
   it('adds Authorization: Bearer <token> by default', async () => {
     const { requests, fetchImpl } = capture();
-    await withServiceAccountToken(fetchImpl, new StaticTokenSource('t0k3n'))('http://app.data-store.svc.cluster.local/');
+    await withServiceAccountToken(
+      fetchImpl,
+      new StaticTokenSource('t0k3n'),
+    )('http://app.data-store.svc.cluster.local/');
     expect(requests[0]?.input).toBe('http://app.data-store.svc.cluster.local/');
     expect(requests[0]?.headers.get('authorization')).toBe('Bearer t0k3n');
   });
 
   it('puts the bare token in another header, such as X-Client-Id', async () => {
     const { requests, fetchImpl } = capture();
-    await withServiceAccountToken(fetchImpl, new StaticTokenSource('t0k3n'), { header: 'X-Client-Id' })('http://store/');
+    await withServiceAccountToken(fetchImpl, new StaticTokenSource('t0k3n'), { header: 'X-Client-Id' })(
+      'http://store/',
+    );
     expect(requests[0]?.headers.get('x-client-id')).toBe('t0k3n');
     expect(requests[0]?.headers.has('authorization')).toBe(false);
   });
@@ -197,7 +207,9 @@ describe('withServiceAccountToken', () => {
     const first = await signToken(key);
     const second = await signToken(key, { claims: { jti: 'second' } });
     const path = kubeletWrite(first);
-    const authed = withServiceAccountToken(fetchImpl, new FileTokenSource({ path, clock: fakeClock().clock }), { header: 'x-client-id' });
+    const authed = withServiceAccountToken(fetchImpl, new FileTokenSource({ path, clock: fakeClock().clock }), {
+      header: 'x-client-id',
+    });
     await authed('http://store/');
     kubeletWrite(second);
     await authed('http://store/');

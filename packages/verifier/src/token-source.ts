@@ -8,7 +8,8 @@ export interface TokenSource {
 }
 
 /** Why a {@link FileTokenSource} could not give a token. */
-export type TokenSourceErrorCode = 'token_file_missing' | 'token_file_empty' | 'token_file_expired' | 'token_file_unreadable';
+export type TokenSourceErrorCode =
+  'token_file_missing' | 'token_file_empty' | 'token_file_expired' | 'token_file_unreadable';
 
 /** A caller-side failure to read its own token. */
 export class TokenSourceError extends Error {
@@ -76,14 +77,21 @@ export class FileTokenSource implements TokenSource {
         return cached.token;
       }
       const content = await handle.readFile('utf8').catch((cause: NodeJS.ErrnoException) => {
-        throw new TokenSourceError('token_file_unreadable', `cannot read token file ${this.options.path}: ${cause.code ?? cause.message}`, {
-          cause,
-        });
+        throw new TokenSourceError(
+          'token_file_unreadable',
+          `cannot read token file ${this.options.path}: ${cause.code ?? cause.message}`,
+          {
+            cause,
+          },
+        );
       });
       const token = content.trim();
       if (!token) throw new TokenSourceError('token_file_empty', `token file ${this.options.path} is empty`);
       const expiresAt = unverifiedExpiry(token);
-      this.options.onRead?.({ path: this.options.path, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) });
+      this.options.onRead?.({
+        path: this.options.path,
+        expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt),
+      });
       if (expiresAt !== undefined && now >= expiresAt) {
         this.cached = undefined;
         throw new TokenSourceError('token_file_expired', `the token in ${this.options.path} has expired`);

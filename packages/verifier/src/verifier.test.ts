@@ -30,7 +30,10 @@ function setup(options: { withTokenReview?: boolean } = {}) {
   const issuer = new FakeIssuer({ keys: [rsa] });
   const client = new FakeTokenReviewClient();
   const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: time.clock });
-  const tokenReview = options.withTokenReview === false ? undefined : new TokenReviewVerifier({ client, audience: AUDIENCE, clock: time.clock });
+  const tokenReview =
+    options.withTokenReview === false
+      ? undefined
+      : new TokenReviewVerifier({ client, audience: AUDIENCE, clock: time.clock });
   return { time, issuer, client, local, tokenReview };
 }
 
@@ -92,7 +95,9 @@ describe('ServiceAccountVerifier: revocation-sensitive routes in local mode', ()
   it('verifies locally first: a token with a bad signature never reaches TokenReview', async () => {
     const { client, local, tokenReview } = setup();
     const verifier = new ServiceAccountVerifier({ mode: 'local', local, tokenReview });
-    expect(await reasonOf(async () => verifier.verify(await signToken(impostor), { revocationSensitive: true }))).toBe('signature_invalid');
+    expect(await reasonOf(async () => verifier.verify(await signToken(impostor), { revocationSensitive: true }))).toBe(
+      'signature_invalid',
+    );
     expect(client.requests).toEqual([]);
   });
 
@@ -108,19 +113,33 @@ describe('ServiceAccountVerifier: revocation-sensitive routes in local mode', ()
     const { client, local, tokenReview } = setup();
     client.answer = async () => ({ authenticated: false, error: 'pod "api-7d4b9c-x2x9z" not found' });
     const verifier = new ServiceAccountVerifier({ mode: 'local', local, tokenReview });
-    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe('tokenreview_rejected');
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe(
+      'tokenreview_rejected',
+    );
   });
 
   it.each([
-    ['another pod uid', (s: ReturnType<typeof reviewStatusFor>) => {
-      s.user = { ...s.user, extra: { ...s.user?.extra, 'authentication.kubernetes.io/pod-uid': ['pod-uid-recreated'] } };
-    }],
-    ['another ServiceAccount uid', (s: ReturnType<typeof reviewStatusFor>) => {
-      s.user = { ...s.user, uid: 'sa-uid-recreated' };
-    }],
-    ['another user name', (s: ReturnType<typeof reviewStatusFor>) => {
-      s.user = { ...s.user, username: 'system:serviceaccount:api:other' };
-    }],
+    [
+      'another pod uid',
+      (s: ReturnType<typeof reviewStatusFor>) => {
+        s.user = {
+          ...s.user,
+          extra: { ...s.user?.extra, 'authentication.kubernetes.io/pod-uid': ['pod-uid-recreated'] },
+        };
+      },
+    ],
+    [
+      'another ServiceAccount uid',
+      (s: ReturnType<typeof reviewStatusFor>) => {
+        s.user = { ...s.user, uid: 'sa-uid-recreated' };
+      },
+    ],
+    [
+      'another user name',
+      (s: ReturnType<typeof reviewStatusFor>) => {
+        s.user = { ...s.user, username: 'system:serviceaccount:api:other' };
+      },
+    ],
   ])('rejects a review that describes %s than the token with tokenreview_rejected', async (_name, change) => {
     const { client, local, tokenReview } = setup();
     client.answer = async (review) => {
@@ -129,20 +148,26 @@ describe('ServiceAccountVerifier: revocation-sensitive routes in local mode', ()
       return status;
     };
     const verifier = new ServiceAccountVerifier({ mode: 'local', local, tokenReview });
-    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe('tokenreview_rejected');
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe(
+      'tokenreview_rejected',
+    );
   });
 
   it('fails with tokenreview_unavailable when the API server cannot be reached', async () => {
     const { client, local, tokenReview } = setup();
     client.answer = () => Promise.reject(new Error('connect ECONNREFUSED'));
     const verifier = new ServiceAccountVerifier({ mode: 'local', local, tokenReview });
-    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe('tokenreview_unavailable');
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe(
+      'tokenreview_unavailable',
+    );
   });
 
   it('fails with tokenreview_unavailable when no TokenReview is configured', async () => {
     const { local } = setup({ withTokenReview: false });
     const verifier = new ServiceAccountVerifier({ mode: 'local', local });
-    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe('tokenreview_unavailable');
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa), { revocationSensitive: true }))).toBe(
+      'tokenreview_unavailable',
+    );
   });
 });
 
@@ -151,8 +176,12 @@ describe('ServiceAccountVerifier: tokenreview mode with the offline pre-check', 
     const { client, tokenReview, local } = setup();
     const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', local, tokenReview });
     expect(await reasonOf(async () => verifier.verify(await signToken(impostor)))).toBe('signature_invalid');
-    expect(await reasonOf(async () => verifier.verify(await signToken(rsa, { audience: ['other'] })))).toBe('audience_mismatch');
-    expect(await reasonOf(async () => verifier.verify(await signToken(rsa, { issuedAt: Date.UTC(2020, 0, 1) })))).toBe('token_expired');
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa, { audience: ['other'] })))).toBe(
+      'audience_mismatch',
+    );
+    expect(await reasonOf(async () => verifier.verify(await signToken(rsa, { issuedAt: Date.UTC(2020, 0, 1) })))).toBe(
+      'token_expired',
+    );
     expect(client.requests).toHaveLength(0);
   });
 

@@ -25,7 +25,10 @@ export interface Verifier {
    * Optional. As `verify`, but returns the identity synchronously when it can (a cache hit: a repeat caller), a
    * promise otherwise; errors are thrown or rejected. Adapters use it to answer repeat callers without a promise.
    */
-  check?(token: string | CheckedToken, options?: VerifyOptions): ServiceAccountIdentity | Promise<ServiceAccountIdentity>;
+  check?(
+    token: string | CheckedToken,
+    options?: VerifyOptions,
+  ): ServiceAccountIdentity | Promise<ServiceAccountIdentity>;
 }
 
 /** Options of {@link ServiceAccountVerifier}. */
@@ -53,7 +56,8 @@ export class ServiceAccountVerifier implements Verifier {
     this.local = options.local;
     this.tokenReview = options.tokenReview;
     if (this.mode === 'local' && !this.local) throw new Error('local mode needs a LocalVerifier');
-    if (this.mode === 'tokenreview' && !this.tokenReview) throw new Error('tokenreview mode needs a TokenReviewVerifier');
+    if (this.mode === 'tokenreview' && !this.tokenReview)
+      throw new Error('tokenreview mode needs a TokenReviewVerifier');
   }
 
   /** True when revocation-sensitive routes can be served (a TokenReview verifier is configured). */
@@ -65,7 +69,10 @@ export class ServiceAccountVerifier implements Verifier {
     return this.check(token, options);
   }
 
-  check(token: string | CheckedToken, options: VerifyOptions = {}): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+  check(
+    token: string | CheckedToken,
+    options: VerifyOptions = {},
+  ): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     if (this.mode === 'tokenreview') {
       if (!this.local) return (this.tokenReview as TokenReviewVerifier).check(token);
       const offline = this.precheck(token);
@@ -83,7 +90,9 @@ export class ServiceAccountVerifier implements Verifier {
    * key set cannot be used as configured): the review then decides alone, as it did before the pre-check existed.
    * Only a verdict on the token itself (kind `invalid`) refuses it here.
    */
-  private precheck(token: string | CheckedToken): ServiceAccountIdentity | undefined | Promise<ServiceAccountIdentity | undefined> {
+  private precheck(
+    token: string | CheckedToken,
+  ): ServiceAccountIdentity | undefined | Promise<ServiceAccountIdentity | undefined> {
     let offline: ServiceAccountIdentity | Promise<ServiceAccountIdentity>;
     try {
       offline = (this.local as LocalVerifier).check(token);
@@ -93,25 +102,36 @@ export class ServiceAccountVerifier implements Verifier {
     return offline instanceof Promise ? offline.catch(keysUnavailable) : offline;
   }
 
-  private confirm(token: string | CheckedToken, offline: ServiceAccountIdentity | undefined): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+  private confirm(
+    token: string | CheckedToken,
+    offline: ServiceAccountIdentity | undefined,
+  ): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     if (!this.tokenReview) {
       // A route that asks for revocation checks must never silently get less. createKubeAuth refuses such a route at
       // start-up; this guards a hand-built verifier.
-      throw new KubeAuthError('tokenreview_unavailable', 'this route needs TokenReview, and no TokenReview client is configured');
+      throw new KubeAuthError(
+        'tokenreview_unavailable',
+        'this route needs TokenReview, and no TokenReview client is configured',
+      );
     }
     const reviewed = this.tokenReview.check(token);
     if (reviewed instanceof Promise) return reviewed.then((r) => this.combine(offline, r));
     return this.combine(offline, reviewed);
   }
 
-  private combine(offline: ServiceAccountIdentity | undefined, reviewed: ServiceAccountIdentity): ServiceAccountIdentity {
+  private combine(
+    offline: ServiceAccountIdentity | undefined,
+    reviewed: ServiceAccountIdentity,
+  ): ServiceAccountIdentity {
     if (!offline) return reviewed;
     // Both views must describe the same caller (see sameCaller): a disagreement means the object the token names is not
     // the one that exists now (e.g. a ServiceAccount recreated with a new uid).
     if (!sameCaller(offline, reviewed)) {
       throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
     }
-    return this.mode === 'tokenreview' ? reviewed : freezeIdentity({ ...offline, groups: reviewed.groups, verifiedBy: 'tokenreview' });
+    return this.mode === 'tokenreview'
+      ? reviewed
+      : freezeIdentity({ ...offline, groups: reviewed.groups, verifiedBy: 'tokenreview' });
   }
 }
 

@@ -2,7 +2,18 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BoundObjectWatch } from './bound-object-watch.js';
 import { LocalVerifier } from './local-verifier.js';
 import { RevocationChecker } from './revocation.js';
-import { AUDIENCE, fakeClock, FakeIssuer, FakeTokenReviewClient, generateTestKey, ISSUER, reasonOf, signToken, T0, type TestKey } from './test-support.js';
+import {
+  AUDIENCE,
+  fakeClock,
+  FakeIssuer,
+  FakeTokenReviewClient,
+  generateTestKey,
+  ISSUER,
+  reasonOf,
+  signToken,
+  T0,
+  type TestKey,
+} from './test-support.js';
 import { FakeMetadataServer } from './test-support-watch.js';
 import { TokenReviewVerifier } from './token-review.js';
 import { ServiceAccountVerifier } from './verifier.js';
@@ -33,12 +44,23 @@ async function setup(options: { fallback?: boolean; shouldCheck?: (ns: string) =
   watches.push(watch);
   await watch.start().waitForSync();
   const reviews = new FakeTokenReviewClient();
-  const local = new LocalVerifier({ issuers: [ISSUER], audience: AUDIENCE, fetch: issuer.fetch, clock: time.clock, cacheTtlSeconds: 10 });
+  const local = new LocalVerifier({
+    issuers: [ISSUER],
+    audience: AUDIENCE,
+    fetch: issuer.fetch,
+    clock: time.clock,
+    cacheTtlSeconds: 10,
+  });
   const verifier = new WatchRevocationVerifier({
     verifier: new ServiceAccountVerifier({ mode: 'local', local }),
     checker: new RevocationChecker({ watch, clock: time.clock }),
-    fallback: options.fallback === false ? undefined : new TokenReviewVerifier({ client: reviews, audience: AUDIENCE, clock: time.clock }),
-    shouldCheck: options.shouldCheck ? (identity) => (options.shouldCheck as (ns: string) => boolean)(identity.namespace) : undefined,
+    fallback:
+      options.fallback === false
+        ? undefined
+        : new TokenReviewVerifier({ client: reviews, audience: AUDIENCE, clock: time.clock }),
+    shouldCheck: options.shouldCheck
+      ? (identity) => (options.shouldCheck as (ns: string) => boolean)(identity.namespace)
+      : undefined,
   });
   return { time, server, watch, reviews, verifier, token: await signToken(key) };
 }
@@ -95,7 +117,11 @@ describe('WatchRevocationVerifier', () => {
       pod: null,
       node: null,
       claims: {
-        'kubernetes.io': { namespace: 'api', serviceaccount: { name: 'api', uid: 'sa-uid-api-api' }, secret: { name: 'api-token', uid: 'secret-uid' } },
+        'kubernetes.io': {
+          namespace: 'api',
+          serviceaccount: { name: 'api', uid: 'sa-uid-api-api' },
+          secret: { name: 'api-token', uid: 'secret-uid' },
+        },
       },
     });
     expect(await verifier.verify(secretBound)).toMatchObject({ verifiedBy: 'tokenreview' });

@@ -56,14 +56,20 @@ export class WatchRevocationVerifier implements Verifier {
   }
 
   /** As {@link verify}; synchronous when the offline result is cached and the watch can judge (the common case). */
-  check(token: string | CheckedToken, _options: VerifyOptions = {}): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+  check(
+    token: string | CheckedToken,
+    _options: VerifyOptions = {},
+  ): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     // revocationSensitive is satisfied by the watch itself: it applies the API server's rules on every request.
     const identity = this.verifier.check ? this.verifier.check(token, OFFLINE) : this.verifier.verify(token, OFFLINE);
     if (identity instanceof Promise) return identity.then((verified) => this.judge(token, verified));
     return this.judge(token, identity);
   }
 
-  private judge(token: string | CheckedToken, identity: ServiceAccountIdentity): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+  private judge(
+    token: string | CheckedToken,
+    identity: ServiceAccountIdentity,
+  ): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     if (!this.shouldCheck(identity)) return identity;
     const binding = this.bindingOf(token, identity);
     const verdict = this.checker.checkCached(binding);
@@ -85,7 +91,11 @@ export class WatchRevocationVerifier implements Verifier {
     return binding;
   }
 
-  private settle(token: string | CheckedToken, identity: ServiceAccountIdentity, verdict: RevocationVerdict): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
+  private settle(
+    token: string | CheckedToken,
+    identity: ServiceAccountIdentity,
+    verdict: RevocationVerdict,
+  ): ServiceAccountIdentity | Promise<ServiceAccountIdentity> {
     switch (verdict.status) {
       case 'valid':
         return identity;
@@ -93,11 +103,17 @@ export class WatchRevocationVerifier implements Verifier {
         throw new KubeAuthError('token_revoked', `the token is revoked: ${verdict.message}`);
       case 'unknown': {
         if (!this.fallback) {
-          throw new KubeAuthError('revocation_unavailable', `cannot check revocation: ${verdict.message}, and no TokenReview fallback is configured`);
+          throw new KubeAuthError(
+            'revocation_unavailable',
+            `cannot check revocation: ${verdict.message}, and no TokenReview fallback is configured`,
+          );
         }
         return this.fallback.verify(token).then((reviewed) => {
           if (!sameCaller(identity, reviewed)) {
-            throw new KubeAuthError('tokenreview_rejected', 'the API server describes a different caller than the token');
+            throw new KubeAuthError(
+              'tokenreview_rejected',
+              'the API server describes a different caller than the token',
+            );
           }
           return freezeIdentity({ ...identity, groups: reviewed.groups, verifiedBy: 'tokenreview' });
         });
@@ -114,7 +130,9 @@ function secretClaim(token: string): { name: string; uid: string } | undefined {
       'kubernetes.io'?: { secret?: { name?: unknown; uid?: unknown } };
     };
     const secret = payload['kubernetes.io']?.secret;
-    return typeof secret?.name === 'string' && typeof secret.uid === 'string' ? { name: secret.name, uid: secret.uid } : undefined;
+    return typeof secret?.name === 'string' && typeof secret.uid === 'string'
+      ? { name: secret.name, uid: secret.uid }
+      : undefined;
   } catch {
     // The token was just verified, so its payload parses; never reached.
     return undefined;
