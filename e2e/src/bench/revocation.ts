@@ -91,21 +91,12 @@ export async function revocationSection(cp: ControlPlane, fixture: Fixture, log:
   const admin = new ClusterClient(cp.kubeConfig());
   for (const namespace of ['api', 'watch-memory']) {
     await admin.applyNamespace(namespace);
-    await admin.rbac.createNamespacedRole({
+    await admin.grantRole(
       namespace,
-      body: {
-        metadata: { name: 'revocation' },
-        rules: [{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }],
-      },
-    });
-    await admin.rbac.createNamespacedRoleBinding({
-      namespace,
-      body: {
-        metadata: { name: 'revocation' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'revocation' },
-        subjects: [{ kind: 'ServiceAccount', name: 'data-store', namespace: 'data-store' }],
-      },
-    });
+      'revocation',
+      [{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }],
+      [{ namespace: 'data-store', name: 'data-store' }],
+    );
   }
   const kc = kubeConfig(fixture);
   const metadata = counting(kubeMetadataClient(kc));

@@ -53,21 +53,12 @@ beforeAll(async () => {
   for (const sa of ['api', 'batch']) await admin.createServiceAccount('api', sa);
   await admin.createServiceAccount('data-store', 'data-store');
   await admin.bindAuthDelegator('data-store', 'data-store');
-  await admin.rbac.createNamespacedRole({
-    namespace: 'data-store',
-    body: {
-      metadata: { name: 'records-reader' },
-      rules: [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }],
-    },
-  });
-  await admin.rbac.createNamespacedRoleBinding({
-    namespace: 'data-store',
-    body: {
-      metadata: { name: 'records-reader' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'records-reader' },
-      subjects: [{ kind: 'ServiceAccount', name: 'api', namespace: 'api' }],
-    },
-  });
+  await admin.grantRole(
+    'data-store',
+    'records-reader',
+    [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }],
+    [{ namespace: 'api', name: 'api' }],
+  );
   const storeUid = await admin.createPod('data-store', 'app', 'data-store', { nodeName: 'node-1' });
   const storeToken = (
     await admin.requestToken({

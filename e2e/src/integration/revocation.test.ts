@@ -89,21 +89,12 @@ beforeAll(async () => {
   await admin.createServiceAccount('data-store', 'data-store');
   await admin.bindAuthDelegator('data-store', 'data-store');
   // What deploy/manifests grants the data store in each admitted namespace.
-  await admin.rbac.createNamespacedRole({
-    namespace: 'api',
-    body: {
-      metadata: { name: 'kube-service-auth-revocation' },
-      rules: [{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }],
-    },
-  });
-  await admin.rbac.createNamespacedRoleBinding({
-    namespace: 'api',
-    body: {
-      metadata: { name: 'kube-service-auth-revocation' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kube-service-auth-revocation' },
-      subjects: [{ kind: 'ServiceAccount', name: 'data-store', namespace: 'data-store' }],
-    },
-  });
+  await admin.grantRole(
+    'api',
+    'kube-service-auth-revocation',
+    [{ apiGroups: [''], resources: ['pods', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] }],
+    [{ namespace: 'data-store', name: 'data-store' }],
+  );
   const storePod = await admin.createPod('data-store', 'app', 'data-store', { nodeName: 'node-1' });
   storeToken = (
     await admin.requestToken({
@@ -317,21 +308,12 @@ describe('SubjectAccessReview against the real RBAC', () => {
   it('allows what a Role grants, denies what it does not, and cannot ask without system:auth-delegator', async () => {
     const uid = await admin.createPod('api', 'sar', 'api', { nodeName: 'node-1' });
     const identity = await local.verify(await podToken('api', 'sar', uid));
-    await admin.rbac.createNamespacedRole({
-      namespace: 'data-store',
-      body: {
-        metadata: { name: 'records-reader' },
-        rules: [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }],
-      },
-    });
-    await admin.rbac.createNamespacedRoleBinding({
-      namespace: 'data-store',
-      body: {
-        metadata: { name: 'records-reader' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'records-reader' },
-        subjects: [{ kind: 'ServiceAccount', name: 'api', namespace: 'api' }],
-      },
-    });
+    await admin.grantRole(
+      'data-store',
+      'records-reader',
+      [{ apiGroups: ['data.example.com'], resources: ['records'], verbs: ['get'] }],
+      [{ namespace: 'api', name: 'api' }],
+    );
     const reviewer = new SubjectAccessReviewer({ client: cp.kubeConfigForToken(storeToken) });
     const read = { group: 'data.example.com', resource: 'records', verb: 'get', namespace: 'data-store' };
     await expect(reviewer.authorize(identity, read)).resolves.toBeUndefined();

@@ -1,61 +1,29 @@
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packIntoConsumer, run, type PackedConsumer } from './packed-consumer.js';
 
 // What `pnpm pack` of @kube-service-auth/verifier ships, and what a consumer project sees when it installs only the
 // tarball and its runtime dependencies: no express, fastify or grpc-js, and no @types/express.
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGE = join(ROOT, 'packages/verifier');
-const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
-const RUNTIME_DEPENDENCIES = ['jose', 'node-cache', 'undici', '@kubernetes/client-node', 'fastify-plugin'];
-
-let dir: string;
+let packed: PackedConsumer;
 let files: string[];
 let consumer: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ksa-pack-'));
-  const { stdout } = await run('pnpm', ['pack', '--pack-destination', dir], { cwd: PACKAGE });
-  const tarball = stdout.trim().split('\n').pop() as string;
-  files = (await run('tar', ['-tzf', tarball])).stdout
-    .trim()
-    .split('\n')
-    .map((f) => f.replace(/^package\//, ''));
-  consumer = join(dir, 'consumer');
-  const installed = join(consumer, 'node_modules/@kube-service-auth/verifier');
-  await mkdir(installed, { recursive: true });
-  await run('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1']);
-  // The runtime dependencies as pnpm installed them (their own dependencies resolve next to their real paths).
-  for (const name of [...RUNTIME_DEPENDENCIES, '@types/node']) {
-    const from = await realpath(join(name === '@types/node' ? ROOT : PACKAGE, 'node_modules', name));
-    await mkdir(dirname(join(consumer, 'node_modules', name)), { recursive: true });
-    await symlink(from, join(consumer, 'node_modules', name));
-  }
-  await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  await writeFile(
-    join(consumer, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        module: 'NodeNext',
-        target: 'ES2022',
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-        types: ['node'],
-      },
-      include: ['*.ts'],
-    }),
-  );
+  packed = await packIntoConsumer('@kube-service-auth/verifier', [
+    'jose',
+    'node-cache',
+    'undici',
+    '@kubernetes/client-node',
+    'fastify-plugin',
+  ]);
+  files = packed.files;
+  consumer = packed.dir;
 }, 120_000);
 
 afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await packed?.remove();
 });
 
 describe('the packed tarball', () => {
@@ -101,16 +69,12 @@ describe('the packed tarball', () => {
 
 describe('a consumer with the tarball and its runtime dependencies only', () => {
   const typecheck = async (source: string) => {
-    await writeFile(join(consumer, 'consumer.ts'), source);
-    const output = await run(process.execPath, [TSC, '-p', consumer]).then(
-      () => '',
-      (err: { stdout: string }) => err.stdout,
-    );
     // Errors in our declarations or in the consumer's code. @kubernetes/client-node 1.4's own declarations need @types/ws,
     // which it does not depend on: a strict consumer of client-node sees that with or without this package.
-    const ours = output
-      .split('\n')
-      .filter((line) => line.includes('@kube-service-auth/verifier/') || line.startsWith('consumer.ts'));
+    const ours = await packed.typecheck(
+      source,
+      (line) => line.includes('@kube-service-auth/verifier/') || line.startsWith('consumer.ts'),
+    );
     return { ok: ours.length === 0, output: ours.join('\n') };
   };
 

@@ -162,6 +162,28 @@ export class ClusterClient {
     ]);
   }
 
+  /**
+   * Creates Role `name` in `namespace` with `rules` and a RoleBinding of the same name granting it to the given
+   * ServiceAccounts: the namespaced RBAC a test grants (e.g. what SubjectAccessReview should allow, or the watch's
+   * list/watch of pods).
+   */
+  async grantRole(
+    namespace: string,
+    name: string,
+    rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[],
+    serviceAccounts: { namespace: string; name: string }[],
+  ): Promise<void> {
+    await this.rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+    await this.rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: serviceAccounts.map((sa) => ({ kind: 'ServiceAccount', ...sa })),
+      },
+    });
+  }
+
   async #bindClusterRole(
     name: string,
     clusterRole: string,
