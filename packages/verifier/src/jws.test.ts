@@ -60,6 +60,15 @@ describe('decodeJws: a header is decoded once, then shared', () => {
     const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"n":4}')]).toString('base64url');
     expect(decodeJws(`${b64({ alg: 'RS256' })}.${bom}.c2ln`).payload).toEqual({ n: 4 });
   });
+
+  it('reads ASCII and non-ASCII UTF-8 payloads alike (the ASCII fast path reads bytes as latin1)', () => {
+    for (const payload of [{ sub: 'plain' }, { sub: 'namé ✓ 𝄞' }]) {
+      expect(decodeJws(compact({ alg: 'RS256' }, payload)).payload).toEqual(payload);
+    }
+    // Latin-1 bytes that are not UTF-8 never take the ASCII path.
+    const latin1 = Buffer.from('{"sub":"namé"}', 'latin1').toString('base64url');
+    expect(reason(() => decodeJws(`${b64({ alg: 'RS256' })}.${latin1}.c2ln`))).toBe('token_malformed');
+  });
 });
 
 describe('verifySignature', () => {

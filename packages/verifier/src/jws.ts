@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { constants, createPublicKey, verify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import type { JWK } from 'jose';
 import { KubeAuthError } from './errors.js';
@@ -96,8 +96,15 @@ function jsonSegment(segment: string, what: string): Record<string, unknown> {
   let text: string;
   if (segment.length <= SCRATCH_BYTES) {
     const length = scratch.write(segment, 0, 'base64url');
-    if (!isUtf8(scratchView(0, length))) throw malformed(`the ${what} is not UTF-8`);
-    text = scratch.toString('utf8', hasByteOrderMark(scratch, length) ? 3 : 0, length);
+    const bytes = scratchView(0, length);
+    // The usual JWT is ASCII: read as latin1 it is the same string (no BOM can be there: its bytes are not ASCII), and
+    // one pass cheaper than validating and decoding UTF-8 (~1 µs of a payload's ~5 µs with JSON.parse).
+    if (isAscii(bytes)) {
+      text = scratch.toString('latin1', 0, length);
+    } else {
+      if (!isUtf8(bytes)) throw malformed(`the ${what} is not UTF-8`);
+      text = scratch.toString('utf8', hasByteOrderMark(scratch, length) ? 3 : 0, length);
+    }
   } else {
     const bytes = Buffer.from(segment, 'base64url');
     if (!isUtf8(bytes)) throw malformed(`the ${what} is not UTF-8`);
