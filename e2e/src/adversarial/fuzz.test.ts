@@ -403,7 +403,10 @@ describe('the data store over HTTP under random input', () => {
       },
       HTTP_RUNS,
     );
-  });
+    // A mutation that leaves the header decodable with another kid waits for the next key fetch the refetch cooldown
+    // allows before it is refused (issue 10: a valid token signed by a new key must not be refused), up to 5 s each:
+    // about 95 s for 500 runs on an idle machine, too close to the default 120 s under a full suite's load.
+  }, 300_000);
 
   it(`never answers 200 or 5xx to random latin1 header values (${HTTP_RUNS} runs)`, async () => {
     await fuzz(
