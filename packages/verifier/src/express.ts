@@ -1,14 +1,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CheckedToken } from './checked-token.js';
 import { httpAnswer } from './answers.js';
-import { decisionEvent, type AuthDecisionEvent } from './authenticate.js';
+import { decisionEvent, type AuthenticateOptions } from './authenticate.js';
 import type { KubeAuthError } from './errors.js';
-import type { Policy } from './policy.js';
-import type { AccessAttributes, SubjectAccessReviewer } from './subject-access-review.js';
 import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
 import { rawHeaderValues } from './raw-headers.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
-import type { Verifier } from './verifier.js';
 
 import './express-kube-auth.js';
 
@@ -25,29 +22,14 @@ declare global {
   }
 }
 
-/** Options of {@link kubeAuth}. */
-export interface KubeAuthMiddlewareOptions {
-  verifier: Verifier;
-  policy: Policy;
+/**
+ * Options of {@link kubeAuth}: those of every adapter ({@link AuthenticateOptions}: verifier, policy,
+ * `revocationSensitive`, SubjectAccessReview `access` and `accessReviewer`, scheme, realm, `maxTokenBytes`,
+ * `onDecision`), plus the header and the express answer of a rejection.
+ */
+export interface KubeAuthMiddlewareOptions extends AuthenticateOptions {
   /** The header carrying the token. Default `authorization`. */
   header?: string;
-  /** `bearer` for `Authorization: Bearer`, `raw` for a bare token. Default: `bearer` for `authorization`, else `raw`. */
-  scheme?: TokenScheme;
-  /** Confirm every token on this route with TokenReview (see {@link VerifyOptions.revocationSensitive}). */
-  revocationSensitive?: boolean;
-  /**
-   * What this route protects, for the cluster's RBAC to decide (SubjectAccessReview) once the policy allowed the
-   * caller: a resource (`{ verb: 'get', resource: 'records', group: 'data.example.com', namespace: 'data-store' }`) or
-   * a non-resource path (`{ verb: 'get', path: '/metrics' }`). Static: never derived from the request. Needs
-   * `accessReviewer`.
-   */
-  access?: AccessAttributes;
-  accessReviewer?: SubjectAccessReviewer;
-  /** `realm` of the `WWW-Authenticate` challenge. Default `kube-service-auth`. */
-  realm?: string;
-  maxTokenBytes?: number;
-  /** Called once per request with the outcome, e.g. to log or count. */
-  onDecision?: (event: AuthDecisionEvent) => void;
   /**
    * Writes the response for a rejected request instead of the RFC 6750 default. `error.code` is the reason and
    * `error.kind` how it should be answered (`unauthenticated`, `invalid`, `forbidden`, `unavailable`, `misconfigured`).

@@ -7,15 +7,14 @@ import type {
 } from 'fastify';
 import fp from 'fastify-plugin';
 import { httpAnswer } from './answers.js';
-import { decisionEvent, type AuthDecisionEvent } from './authenticate.js';
+import { decisionEvent, type AuthenticateOptions } from './authenticate.js';
 import { CheckedToken } from './checked-token.js';
 import type { KubeAuthError } from './errors.js';
 import type { Policy } from './policy.js';
 import { rawHeaderValues } from './raw-headers.js';
 import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
-import type { AccessAttributes, SubjectAccessReviewer } from './subject-access-review.js';
-import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
-import type { Verifier } from './verifier.js';
+import type { AccessAttributes } from './subject-access-review.js';
+import { DEFAULT_MAX_TOKEN_BYTES } from './token.js';
 
 export type { KubeAuthResult } from './request-authenticator.js';
 export type { AuthDecisionEvent } from './authenticate.js';
@@ -45,25 +44,14 @@ declare module 'fastify' {
   }
 }
 
-/** Options of the fastify plugin {@link fastifyKubeAuth}. */
-export interface FastifyKubeAuthOptions {
-  verifier: Verifier;
-  policy: Policy;
+/**
+ * Options of the fastify plugin {@link fastifyKubeAuth}: those of every adapter ({@link AuthenticateOptions}), applied
+ * to every route (a route's `config.kubeAuth` may set its own `revocationSensitive`, `policy` and `access`), plus the
+ * header and the fastify answer of a rejection.
+ */
+export interface FastifyKubeAuthOptions extends AuthenticateOptions {
   /** The header carrying the token. Default `authorization`. */
   header?: string;
-  /** `bearer` for `Authorization: Bearer`, `raw` for a bare token. Default: `bearer` for `authorization`, else `raw`. */
-  scheme?: TokenScheme;
-  /** Confirm every token with TokenReview on every route (a route's `config.kubeAuth` may say so for itself). */
-  revocationSensitive?: boolean;
-  /** SubjectAccessReview attributes of every route (a route's `config.kubeAuth.access` replaces them). */
-  access?: AccessAttributes;
-  /** Asks RBAC for routes with `access` (e.g. `auth.accessReviewer` of `kubeAuthFromEnv`). */
-  accessReviewer?: SubjectAccessReviewer;
-  /** `realm` of the `WWW-Authenticate` challenge. Default `kube-service-auth`. */
-  realm?: string;
-  maxTokenBytes?: number;
-  /** Called once per request with the outcome, e.g. to log or count. */
-  onDecision?: (event: AuthDecisionEvent) => void;
   /**
    * Answers a rejected request instead of the RFC 6750 default (it must send the reply). `error.code` is the reason,
    * `error.kind` how it should be answered.
