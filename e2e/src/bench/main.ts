@@ -79,10 +79,15 @@ async function main(): Promise<void> {
       iterations: settings.rawIterations,
       rounds: settings.rawRounds,
       maxRoundMs: 4000,
+      pairs: settings.rawPairs,
+      chunkMs: settings.rawChunkMs,
     });
     for (const r of raw)
       log(
-        `  ${r.name.padEnd(34)} ${fmt(r.opsPerSecond, 0).padStart(9)} ops/s ${fmt(r.microsPerOp, 1).padStart(7)} µs/op  ${fmt(r.ofFloor * 100, 1)}% of floor`,
+        `  ${r.name.padEnd(34)} ${fmt(r.opsPerSecond, 0).padStart(9)} ops/s ${fmt(r.microsPerOp, 1).padStart(7)} µs/op  ${fmt(r.ofFloor * 100, 1)}% of floor` +
+          (r.paired
+            ? `; paired: ${fmt(r.paired.median * 100, 1)}% (quartiles ${fmt(r.paired.q1 * 100, 1)} … ${fmt(r.paired.q3 * 100, 1)}, ${r.paired.pairs} pairs)`
+            : ''),
       );
     if (settings.only === 'raw') {
       log(
@@ -198,10 +203,34 @@ async function main(): Promise<void> {
           baseline: 'fastify-none',
         },
         {
+          id: 'fastify-hook',
+          label: 'fastify, no auth, empty onRequest hook',
+          kind: 'control',
+          auth: { kind: 'none', emptyMiddleware: 'sync' },
+          tokens: one,
+          transport: 'fastify',
+        },
+        {
+          id: 'fastify-hash',
+          label: 'fastify, no auth, hook hashing the token',
+          kind: 'control',
+          auth: { kind: 'none', emptyMiddleware: 'hash' },
+          tokens: one,
+          transport: 'fastify',
+        },
+        {
           id: 'fastify-local',
           label: 'fastify plugin, local mode',
           kind: 'ours',
           auth: local(10),
+          tokens: one,
+          transport: 'fastify',
+        },
+        {
+          id: 'fastify-local-timed',
+          label: 'fastify plugin, local mode, timed',
+          kind: 'ours',
+          auth: { ...local(10), timeMiddleware: true } as AuthConfig,
           tokens: one,
           transport: 'fastify',
         },
@@ -221,6 +250,22 @@ async function main(): Promise<void> {
           tokens: one,
           transport: 'grpc',
           baseline: 'grpc-none',
+        },
+        {
+          id: 'grpc-interceptor',
+          label: 'gRPC unary, pass-through interceptor',
+          kind: 'control',
+          auth: { kind: 'none', emptyMiddleware: 'sync' },
+          tokens: one,
+          transport: 'grpc',
+        },
+        {
+          id: 'grpc-hash',
+          label: 'gRPC unary, interceptor hashing the token',
+          kind: 'control',
+          auth: { kind: 'none', emptyMiddleware: 'hash' },
+          tokens: one,
+          transport: 'grpc',
         },
         {
           id: 'grpc-local',

@@ -19,10 +19,13 @@ export type AuthConfig =
   | {
       kind: 'none';
       /**
-       * A control in front of the route: `sync` calls next() (express's extra layer alone), `async` awaits a resolved
-       * promise first (the layer, the promise, and express 5's handling of a returned promise).
+       * A control in front of the route. express: `sync` calls next() (express's extra layer alone), `async` awaits a
+       * resolved promise first (the layer, the promise, and express 5's handling of a returned promise). fastify: `sync`
+       * is an `onRequest` hook that calls its callback (fastify's hook machinery alone). gRPC: `sync` is a server
+       * interceptor that passes the metadata on (grpc-js's interceptor machinery alone, the shape ours has). All three:
+       * `hash` is the `sync` control plus a SHA-256 of the `authorization` header, as the result cache's key costs.
        */
-      emptyMiddleware?: 'sync' | 'async';
+      emptyMiddleware?: 'sync' | 'async' | 'hash';
     }
   | {
       kind: 'local';
@@ -44,9 +47,10 @@ export type AuthConfig =
       /** Keep the time of each JWKS fetch (random-kid flood). */
       recordFetchTimes?: boolean;
       /**
-       * express only: time each call of the middleware from entry to its `next()` (a repeat caller's whole work, in
-       * situ, under load), reported as `middlewareMicros` / `middlewareCalls`. The wrapper costs a closure per request,
-       * so a timed configuration is measured beside the untimed one, never instead of it.
+       * Time each call of the middleware from entry to its `next()` (a repeat caller's whole work, in situ, under load),
+       * reported as `middlewareMicros` / `middlewareCalls`. express: a wrapper around the middleware (a closure per
+       * request); fastify: an `onRequest` hook before the plugin's and one after it (two more hooks). So a timed
+       * configuration is measured beside the untimed one, never instead of it. Not for gRPC.
        */
       timeMiddleware?: boolean;
     }

@@ -18,6 +18,21 @@ export interface RawResult {
   iterations: number;
   /** ops/s of each round, to show the noise; `opsPerSecond` is the fastest. */
   rounds: number[];
+  /** Paths compared with their floor in paired chunks (see {@link rawVerification}): the per-pair ratios. */
+  paired?: PairedRatio;
+}
+
+/** Throughput as a fraction of the floor's, pair by pair (floor cost / path cost, CPU time of each chunk). */
+export interface PairedRatio {
+  median: number;
+  /** Quartiles and extremes of the pairs. */
+  q1: number;
+  q3: number;
+  low: number;
+  high: number;
+  pairs: number;
+  /** Calls per chunk. */
+  callsPerChunk: number;
 }
 
 export interface RawOptions {
@@ -30,6 +45,9 @@ export interface RawOptions {
   rounds: number;
   /** Upper bound of one round of one operation, in ms. */
   maxRoundMs: number;
+  /** Pairs of chunks (floor, path) for the paths judged against a floor, and the CPU time of one chunk in ms. */
+  pairs: number;
+  chunkMs: number;
 }
 
 /** jose 4, as bundled with express-oauth2-jwt-bearer (its Node build verifies with node:crypto, not WebCrypto). */
@@ -53,6 +71,8 @@ interface Op {
   async: boolean;
   /** The floor this op is compared with (default: the RS256 crypto.verify floor). */
   floor?: string;
+  /** Also measured in pairs of chunks against its floor (the paths a target is judged on). */
+  paired?: boolean;
 }
 
 const ES256_FLOOR = 'crypto.verify ES256 (floor)';
@@ -137,6 +157,7 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       what: 'our local path with `cacheTtlSeconds: 0` on an ES256 token: the same work as the RS256 row',
       async: true,
       floor: ES256_FLOOR,
+      paired: true,
       run: async () => check((await ecUncached.verify(ecToken)).namespace === 'api'),
     },
     {
@@ -169,7 +190,15 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       name: 'LocalVerifier.verify, cache off',
       what: 'our local path with `cacheTtlSeconds: 0`: shape checks, decode, node:crypto verify, claims, pod binding',
       async: true,
+      paired: true,
       run: async () => check((await uncached.verify(token)).namespace === 'api'),
+    },
+    {
+      name: 'LocalVerifier.check, cache off',
+      what: 'the same, through `check` (synchronous when the key is held): what the adapters call on every request',
+      async: false,
+      paired: true,
+      run: () => check((uncached.check(token) as { namespace: string }).namespace === 'api'),
     },
     {
       name: 'LocalVerifier.verify, cache on',
@@ -223,6 +252,48 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       entry.n += result.n;
     }
   }
+  // Paired chunks: each judged path against its floor, back to back (in alternating order), by CPU time. Whatever else
+  // the machine does in that moment (another VM on the core, a collection) hits both chunks of a pair alike, so the
+  // ratio of a pair moves far less than the fastest rounds of two paths measured seconds apart.
+  const cpuMicros = () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+  const chunk = async (op: Op, calls: number): Promise<number> => {
+    const t = cpuMicros();
+    if (op.async) for (let i = 0; i < calls; i++) await op.run();
+    else for (let i = 0; i < calls; i++) op.run();
+    return (cpuMicros() - t) / calls;
+  };
+  const paired = new Map<string, PairedRatio>();
+  for (const op of ops.filter((o) => o.paired)) {
+    const floorOp = ops.find((o) => o.name === (op.floor ?? ops[0]!.name)) as Op;
+    const floorRate = Math.max(...(rounds.get(floorOp.name) as { ops: number[] }).ops);
+    const calls = Math.max(20, Math.round((options.chunkMs / 1000) * floorRate));
+    await chunk(op, calls);
+    await chunk(floorOp, calls);
+    const ratios: number[] = [];
+    for (let i = 0; i < options.pairs; i++) {
+      if (i % 2 === 0) {
+        const f = await chunk(floorOp, calls);
+        ratios.push(f / (await chunk(op, calls)));
+      } else {
+        const o = await chunk(op, calls);
+        ratios.push((await chunk(floorOp, calls)) / o);
+      }
+    }
+    ratios.sort((a, b) => a - b);
+    const q = (x: number) => ratios[Math.min(ratios.length - 1, Math.floor(x * ratios.length))] as number;
+    paired.set(op.name, {
+      median: q(0.5),
+      q1: q(0.25),
+      q3: q(0.75),
+      low: ratios[0] as number,
+      high: ratios[ratios.length - 1] as number,
+      pairs: ratios.length,
+      callsPerChunk: calls,
+    });
+  }
   await ecKeys.close();
   const best = (values: number[]) => Math.max(...values);
   const floorOf = (op: Op) => best((rounds.get(op.floor ?? ops[0]!.name) as { ops: number[] }).ops);
@@ -238,6 +309,7 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       ofFloor: opsPerSecond / floor,
       iterations: entry.n,
       rounds: entry.ops,
+      paired: paired.get(op.name),
     };
   });
 }

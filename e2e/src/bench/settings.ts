@@ -20,6 +20,9 @@ export interface BenchSettings {
   /** Iterations per round of each raw verification path, and rounds. */
   rawIterations: number;
   rawRounds: number;
+  /** Pairs of chunks (floor, path) for the paths judged against a floor, and the CPU ms of one chunk. */
+  rawPairs: number;
+  rawChunkMs: number;
   /** Distinct tokens sent through the caches in the memory run, and the configured bound of each cache. */
   memoryTokens: number;
   cacheMaxEntries: number;
@@ -63,6 +66,8 @@ export function loadSettings(defaultDocsDir: string): BenchSettings {
     cooldownSeconds: Math.round(number('BENCH_COOLDOWN_SECONDS', 2, 1, 60)),
     rawIterations: Math.round(number('BENCH_RAW_ITERATIONS', 5000, 100, 1_000_000)),
     rawRounds: Math.round(number('BENCH_RAW_ROUNDS', 5, 1, 20)),
+    rawPairs: Math.round(number('BENCH_RAW_PAIRS', 61, 1, 1001)),
+    rawChunkMs: number('BENCH_RAW_CHUNK_MS', 10, 1, 1000),
     memoryTokens: Math.round(number('BENCH_MEMORY_TOKENS', 100_000, 1000, 1_000_000)),
     cacheMaxEntries: Math.round(number('BENCH_CACHE_MAX_ENTRIES', 10_000, 1, 1_000_000)),
     memoryCacheTtlSeconds: Math.round(number('BENCH_MEMORY_TTL_SECONDS', 600, 1, 3000)),
