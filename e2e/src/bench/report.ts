@@ -118,7 +118,6 @@ export function targets(results: BenchResults): Target[] {
   const cpu = (r: HttpRow) => `${fmt(r.cpuMicrosPerRequest, 1)} µs`;
   const addedP99 = local.load.latency.p99 - base.p99;
   const raw = (name: string) => results.raw.find((r) => r.name === name) as RawResult;
-  const off = raw('LocalVerifier.verify, cache off');
   const on = raw('LocalVerifier.verify, cache on');
   const reviews = results.apiLoad.filter((r) => r.mode === 'tokenreview');
   const reviewsOk = reviews.every((r) => r.cold.tokenReviews + r.warm.tokenReviews <= r.reviewBound);
@@ -662,7 +661,6 @@ function rawNotes(raw: RawResult[]): string {
   const off = get('LocalVerifier.verify, cache off');
   const on = get('LocalVerifier.verify, cache on');
   const us = (r: RawResult) => `${fmt(r.microsPerOp, 1)} µs`;
-  const d = (a: RawResult, b: RawResult) => `${signed(a.microsPerOp - b.microsPerOp, 1)} µs`;
   const check = raw.find((r) => r.name === 'LocalVerifier.check, cache off');
   return [
     `Reading: the floor takes ${us(floor)}; our cache-off path ${us(off)} through \`verify\` (an \`async\` function, so a`,

@@ -47,19 +47,33 @@ export function k3sImages(env: NodeJS.ProcessEnv = process.env): string[] {
   return [env.K3S_IMAGE ?? DEFAULT_K3S_IMAGE, ...(env.TESTCONTAINERS_RYUK_DISABLED === 'true' ? [] : [REAPER_IMAGE])];
 }
 
+/** Whether the suite may pull missing images from their registry: only when asked (`K3S_PULL=1`). */
+export function pullAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.K3S_PULL?.trim() === '1';
+}
+
 /**
- * Makes sure each image is in the engine, pulling the missing ones. An engine without a reachable registry (an
- * air-gapped machine) answers the pull with an error such as `lookup registry-1.docker.io: no such host`: that is a
- * missing prerequisite, reported as a reason to skip, not a failure.
+ * Makes sure each image is in the engine. A missing image is pulled only when `pull` is true (`K3S_PULL=1`): by
+ * default a test run sends nothing beyond this machine, so a missing image is a reason to skip, named with the
+ * switch. An engine without a reachable registry (an air-gapped machine) answers a pull with an error such as
+ * `lookup registry-1.docker.io: no such host`: also a missing prerequisite, reported as a reason to skip, not a failure.
  */
 export async function ensureImages(
   images: readonly string[],
-  options: { source?: ImageSource; timeoutMs?: number } = {},
+  options: { source?: ImageSource; timeoutMs?: number; pull?: boolean } = {},
 ): Promise<ImagesStatus> {
   const source = options.source ?? (await getContainerRuntimeClient()).image;
+  const pull = options.pull ?? pullAllowed();
   for (const image of images) {
     const name = ImageName.fromString(image);
     if (await source.exists(name)) continue;
+    if (!pull) {
+      return {
+        available: false,
+        reason: `image ${image} is not in the engine`,
+        detail: 'K3S_PULL=1 lets the suite pull it from its registry',
+      };
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

@@ -3,10 +3,17 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../cases/http.js';
 import { ClusterClient, PAUSE_IMAGE } from '@kube-service-auth/testing';
-import { detectTestcontainersRuntime, ensureImages, k3sImages, startK3s, type K3sCluster } from './k3s-target.js';
+import {
+  detectTestcontainersRuntime,
+  ensureImages,
+  k3sImages,
+  pullAllowed,
+  startK3s,
+  type K3sCluster,
+} from './k3s-target.js';
 
 // The verifier against K3s, a real cluster with a kubelet, when a container runtime is here and the K3s image is in
-// it or can be pulled. Otherwise this file skips with the reason (an engine without registry access is a missing
+// it (or can be pulled, with K3S_PULL=1: by default a test run reaches no registry). Otherwise this file skips with the reason (an engine without registry access is a missing
 // prerequisite, not a failure); the local control plane (packages/testing, e2e/src/local) and the kind suite
 // (`pnpm e2e`) run the same checks.
 const runtime = await detectTestcontainersRuntime();
@@ -28,9 +35,32 @@ it('finds out quickly whether a container runtime is here, and names the reason 
   expect(status.available).toBe(runtime.available);
 });
 
-it("an engine that cannot pull the K3s image is a reason to skip, named with the image and the engine's error", async () => {
+it('never pulls unless K3S_PULL=1: a missing image is a reason to skip, naming the switch', async () => {
   const pulled: string[] = [];
   const status = await ensureImages(['rancher/k3s:v1.31.2-k3s1', 'testcontainers/ryuk:0.14.0'], {
+    pull: false,
+    source: {
+      exists: async (image) => image.string.includes('ryuk'),
+      pull: async (image) => {
+        pulled.push(image.string);
+      },
+    },
+  });
+  expect(pulled).toEqual([]);
+  expect(status).toEqual({
+    available: false,
+    reason: 'image rancher/k3s:v1.31.2-k3s1 is not in the engine',
+    detail: 'K3S_PULL=1 lets the suite pull it from its registry',
+  });
+  expect(pullAllowed({})).toBe(false);
+  expect(pullAllowed({ K3S_PULL: '0' })).toBe(false);
+  expect(pullAllowed({ K3S_PULL: '1' })).toBe(true);
+});
+
+it("with K3S_PULL=1, an engine that cannot pull the K3s image is a reason to skip, named with the image and the engine's error", async () => {
+  const pulled: string[] = [];
+  const status = await ensureImages(['rancher/k3s:v1.31.2-k3s1', 'testcontainers/ryuk:0.14.0'], {
+    pull: true,
     source: {
       exists: async (image) => image.string.includes('ryuk'),
       pull: async (image) => {
