@@ -61,15 +61,24 @@ export interface Acceptance {
 
 export type Authentication = Acceptance | Rejection;
 
-/** Options of {@link createAuthenticate}. */
-export interface AuthenticateOptions extends RequestAuthenticatorOptions {
+/**
+ * The options every adapter takes (the express middleware, the fastify plugin, the gRPC interceptor and
+ * {@link createAuthenticate}): the verifier, the policy, revocation and SubjectAccessReview settings, how the token is
+ * carried, its size bound and the decision hook.
+ */
+export interface CommonAuthOptions extends RequestAuthenticatorOptions {
   /** How the token is carried: `bearer` (`Bearer <token>`, the default) or `raw` (a bare token in a custom header). */
   scheme?: TokenScheme;
+  /** Longest token accepted, in bytes. Default 8192. */
   maxTokenBytes?: number;
-  /** `realm` of the `WWW-Authenticate` challenge in {@link Rejection.http}. Default `kube-service-auth`. */
-  realm?: string;
   /** Called once per request with the outcome, e.g. to log or count. A throwing hook throws out of the call. */
   onDecision?: (event: AuthDecisionEvent) => void;
+}
+
+/** Options of {@link createAuthenticate} (and, through it, of the HTTP adapters): the common ones plus the realm. */
+export interface AuthenticateOptions extends CommonAuthOptions {
+  /** `realm` of the `WWW-Authenticate` challenge in {@link Rejection.http}. Default `kube-service-auth`. */
+  realm?: string;
 }
 
 /**

@@ -13,8 +13,9 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AuthDecisionEvent } from './authenticate.js';
+import { afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import type { AuthDecisionEvent, CommonAuthOptions } from './authenticate.js';
+import type { KubeAuthAdapterOptions } from './config.js';
 import { KubeAuthError } from './errors.js';
 import { kubeAuthInterceptor, kubeAuthOf, serviceAccountTokenInterceptor, type GrpcKubeAuthOptions } from './grpc.js';
 import { LocalVerifier } from './local-verifier.js';
@@ -138,6 +139,14 @@ function unary(
     });
   });
 }
+
+// Checked by the compiler (the test build): the interceptor takes the options every adapter shares, so that what
+// `KubeAuth.adapterOptions()` gives fits it as it fits the fastify plugin.
+it('takes the options every adapter shares, and what adapterOptions() gives', () => {
+  expectTypeOf<GrpcKubeAuthOptions>().toExtend<CommonAuthOptions>();
+  expectTypeOf<KubeAuthAdapterOptions>().toExtend<GrpcKubeAuthOptions>();
+  expectTypeOf<GrpcKubeAuthOptions>().not.toHaveProperty('realm');
+});
 
 describe('gRPC server interceptor', () => {
   it('lets an allowed caller through and hands its identity to the handler', async () => {

@@ -10,15 +10,14 @@ import {
   type ServerMethodDefinition,
 } from '@grpc/grpc-js';
 import { grpcAnswer } from './answers.js';
-import { decisionEvent, type AuthDecisionEvent } from './authenticate.js';
+import { decisionEvent, type AuthDecisionEvent, type CommonAuthOptions } from './authenticate.js';
 import { CheckedToken } from './checked-token.js';
 import type { Policy } from './policy.js';
 import { KubeAuthError } from './errors.js';
 import { failure, RequestAuthenticator, type AuthOutcome, type KubeAuthResult } from './request-authenticator.js';
-import type { AccessAttributes, SubjectAccessReviewer } from './subject-access-review.js';
+import type { AccessAttributes } from './subject-access-review.js';
 import { DEFAULT_MAX_TOKEN_BYTES, type TokenScheme } from './token.js';
 import type { TokenSource } from './token-source.js';
-import type { Verifier } from './verifier.js';
 
 export type { KubeAuthResult } from './request-authenticator.js';
 export type { AuthDecisionEvent } from './authenticate.js';
@@ -36,21 +35,16 @@ export interface GrpcMethodAuthOptions {
   access?: AccessAttributes;
 }
 
-/** Options of {@link kubeAuthInterceptor}. */
-export interface GrpcKubeAuthOptions {
-  verifier: Verifier;
-  policy: Policy;
+/**
+ * Options of {@link kubeAuthInterceptor}: those of every adapter ({@link CommonAuthOptions}: verifier, policy,
+ * `revocationSensitive`, SubjectAccessReview `access` (of every method; a method's own replaces it) and
+ * `accessReviewer`, scheme, `maxTokenBytes`, `onDecision`), plus the metadata key and per-method options.
+ */
+export interface GrpcKubeAuthOptions extends CommonAuthOptions {
   /** The metadata key carrying the token. Default `authorization` (as `Bearer <token>`). */
   key?: string;
   /** `bearer` or `raw`. Default: `bearer` for `authorization`, else `raw`. */
   scheme?: TokenScheme;
-  /** Confirm every token with TokenReview. */
-  revocationSensitive?: boolean;
-  /** SubjectAccessReview attributes of every method (a method's own `access` replaces them). */
-  access?: AccessAttributes;
-  /** Asks RBAC for methods with `access` (e.g. `auth.accessReviewer` of `kubeAuthFromEnv`). */
-  accessReviewer?: SubjectAccessReviewer;
-  maxTokenBytes?: number;
   /**
    * Per-method options, by method path (`/package.Service/Method`): `false` leaves a method unauthenticated (e.g. the
    * health service), an object gives it its own options. Asked once per method; the answer is remembered.

@@ -13,6 +13,7 @@ export {
 export {
   createAuthenticate,
   type AuthenticateOptions,
+  type CommonAuthOptions,
   type PlainRequest,
   type Authentication,
   type Acceptance,
