@@ -88,6 +88,13 @@ async function main(): Promise<void> {
       auth: { kind: 'none', emptyMiddleware: 'async' },
       tokens,
     },
+    {
+      id: 'hash-mw',
+      label: 'express, middleware hashing the token',
+      kind: 'control',
+      auth: { kind: 'none', emptyMiddleware: 'hash' },
+      tokens,
+    },
     { id: 'local', label: 'express, kubeAuth, repeat caller', kind: 'ours', auth: local, tokens },
     {
       id: 'local-timed',

@@ -13,9 +13,9 @@ import {
 } from './k3s-target.js';
 
 // The verifier against K3s, a real cluster with a kubelet, when a container runtime is here and the K3s image is in
-// it (or can be pulled, with K3S_PULL=1: by default a test run reaches no registry). Otherwise this file skips with the reason (an engine without registry access is a missing
-// prerequisite, not a failure); the local control plane (packages/testing, e2e/src/local) and the kind suite
-// (`pnpm e2e`) run the same checks.
+// it (or can be pulled, with K3S_PULL=1: by default a test run reaches no registry). Otherwise this file skips with
+// the reason (a missing image is a missing prerequisite, not a failure); the local control plane (packages/testing,
+// e2e/src/local) and the kind suite (`pnpm e2e`) run the same checks.
 const runtime = await detectTestcontainersRuntime();
 const images = runtime.available ? await ensureImages(k3sImages()) : undefined;
 const skipReason = !runtime.available
