@@ -28,6 +28,39 @@ afterAll(async () => {
 });
 
 const F = (fault: string, check: string) => `${fault} — ${check}`;
+
+/**
+ * After a TokenReview fault is lifted: the reviewer accepts `reviewToken` again (polled: outages are not cached, and
+ * held-back bytes of timed-out reviews drain first), and then the data store answers 200 for `storeToken`.
+ */
+async function expectRecovers(
+  fault: string,
+  when: string,
+  reviewer: { verify(token: string): Promise<unknown> },
+  reviewToken: string,
+  storeUrl: string,
+  storeToken: string,
+): Promise<void> {
+  const inProcess = await pollUntil(
+    () => outcomeOf(() => reviewer.verify(reviewToken)),
+    (o) => o.verdict === 'accept',
+    15_000,
+  );
+  await expectAccepted(
+    F(fault, `${when}: recovers`),
+    async () => {
+      if (inProcess.value.verdict !== 'accept') throw inProcess.value.error;
+    },
+    { kind: 'fault' },
+  );
+  const { value } = await pollUntil(
+    () => get(storeUrl, { 'x-client-id': storeToken }),
+    (a) => a.status === 200,
+    15_000,
+    500,
+  );
+  expectHttp(F(fault, `${when}: data store recovers`), value, { status: 200, reason: null }, { kind: 'fault' });
+}
 const jwksFetches = (events: VerifierEvent[], ok?: boolean) =>
   events.filter((e) => e.type === 'jwks_fetch' && (ok === undefined || e.ok === ok)).length;
 const metrics = async (store: Store) => (await get(`${store.url}metrics`)).body;
@@ -621,26 +654,7 @@ describe('TokenReview: the API server slow, or refusing us (403)', () => {
     } finally {
       proxy.delayMs = 0;
     }
-    // Outages are not cached: the next request asks again (the held-back bytes of the timed-out reviews drain first).
-    const inProcess = await pollUntil(
-      () => outcomeOf(() => reviewer.verify(t3 as string)),
-      (o) => o.verdict === 'accept',
-      15_000,
-    );
-    await expectAccepted(
-      F(SLOW, 'fast again: recovers'),
-      async () => {
-        if (inProcess.value.verdict !== 'accept') throw inProcess.value.error;
-      },
-      { kind: 'fault' },
-    );
-    const { value } = await pollUntil(
-      () => get(store.url, { 'x-client-id': t4 as string }),
-      (a) => a.status === 200,
-      15_000,
-      500,
-    );
-    expectHttp(F(SLOW, 'fast again: data store recovers'), value, { status: 200, reason: null }, { kind: 'fault' });
+    await expectRecovers(SLOW, 'fast again', reviewer, t3 as string, store.url, t4 as string);
   });
 
   it('a timed-out review is aborted: open connections to a slow API server stay bounded (a client that ignores the abort piles them up)', async () => {
@@ -739,30 +753,7 @@ describe('TokenReview: the API server slow, or refusing us (403)', () => {
       { kind: 'fault' },
     );
     await cluster.admin.bindAuthDelegator('data-store', 'no-delegator', 'late-tokenreview-binding');
-    const inProcess = await pollUntil(
-      () => outcomeOf(() => reviewer.verify(t1 as string)),
-      (o) => o.verdict === 'accept',
-      15_000,
-    );
-    await expectAccepted(
-      F(FORBIDDEN, 'binding added: recovers'),
-      async () => {
-        if (inProcess.value.verdict !== 'accept') throw inProcess.value.error;
-      },
-      { kind: 'fault' },
-    );
-    const { value } = await pollUntil(
-      () => get(store.url, { 'x-client-id': t2 as string }),
-      (a) => a.status === 200,
-      15_000,
-      500,
-    );
-    expectHttp(
-      F(FORBIDDEN, 'binding added: data store recovers'),
-      value,
-      { status: 200, reason: null },
-      { kind: 'fault' },
-    );
+    await expectRecovers(FORBIDDEN, 'binding added', reviewer, t1 as string, store.url, t2 as string);
   });
 });
 

@@ -11,7 +11,7 @@ import { adapterCost, type AdapterCost } from './adapter-cost.js';
 import { AUDIENCE, type AuthConfig } from './protocol.js';
 import { fmt, httpSection, type HttpConfig, type HttpRow, type Spread } from './sections.js';
 import { loadSettings } from './settings.js';
-import { generateBenchKey, KeyServer, serviceAccountClaims, signJwt } from './tokens.js';
+import { signedTokenFixture } from './tokens.js';
 
 const settings = { ...loadSettings(''), docsDir: undefined };
 const t0 = performance.now();
@@ -51,19 +51,11 @@ export function adapterCostTable(rows: readonly AdapterCost[]): string {
 }
 
 async function main(): Promise<void> {
-  const key = generateBenchKey('RS256');
-  const keys = await KeyServer.start({ keys: [key.jwk] });
   const issuer = 'https://hot-bench.kube-service-auth.invalid';
-  const tokens = [signJwt(key, serviceAccountClaims(issuer, 0, '00000000-0000-4000-8000-000000000001'))];
-  const local: AuthConfig = {
-    kind: 'local',
-    issuer,
-    jwksUri: keys.url,
-    cacheTtlSeconds: 600,
-    cacheMaxEntries: 10_000,
-    jwksCooldownSeconds: 30,
-    warm: true,
-  };
+  const fixture = await signedTokenFixture(issuer);
+  const { keys } = fixture;
+  const tokens = [fixture.token];
+  const local: AuthConfig = fixture.local();
   const configs: HttpConfig[] = [
     { id: 'none', label: 'express, no auth', kind: 'baseline', auth: { kind: 'none' }, tokens },
     {

@@ -6,45 +6,19 @@
 import { loadavg } from 'node:os';
 import { profileMarkdown, profileUnderLoad } from './profile.js';
 import { AUDIENCE, type AuthConfig } from './protocol.js';
-import { generateBenchKey, KeyServer, serviceAccountClaims, signJwt } from './tokens.js';
+import { signedTokenFixture } from './tokens.js';
 
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const only = process.env.BENCH_PROFILE_ONLY?.split(',').map((s) => s.trim());
 
 async function main(): Promise<void> {
-  const key = generateBenchKey('RS256');
-  const keys = await KeyServer.start({ keys: [key.jwk] });
   const issuer = 'https://profile-bench.kube-service-auth.invalid';
-  const token = signJwt(key, serviceAccountClaims(issuer, 0, '00000000-0000-4000-8000-000000000001'));
+  const { keys, token, local } = await signedTokenFixture(issuer);
   const configs: Array<{ id: string; label: string; auth: AuthConfig }> = [
     { id: 'none', label: 'no auth', auth: { kind: 'none' } },
-    {
-      id: 'local',
-      label: 'kubeAuth, local mode, repeat caller',
-      auth: {
-        kind: 'local',
-        issuer,
-        jwksUri: keys.url,
-        cacheTtlSeconds: 600,
-        cacheMaxEntries: 10_000,
-        jwksCooldownSeconds: 30,
-        warm: true,
-      },
-    },
-    {
-      id: 'local-nocache',
-      label: 'kubeAuth, local mode, cache off',
-      auth: {
-        kind: 'local',
-        issuer,
-        jwksUri: keys.url,
-        cacheTtlSeconds: 0,
-        cacheMaxEntries: 10_000,
-        jwksCooldownSeconds: 30,
-        warm: true,
-      },
-    },
+    { id: 'local', label: 'kubeAuth, local mode, repeat caller', auth: local() },
+    { id: 'local-nocache', label: 'kubeAuth, local mode, cache off', auth: local(0) },
     {
       id: 'oauth2',
       label: 'express-oauth2-jwt-bearer',

@@ -2,6 +2,9 @@ import { createServer, type Server } from 'node:http';
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serviceAccountClaims as sharedClaims } from '@kube-service-auth/testing';
+import type { AuthConfig } from './protocol.js';
+
+type LocalAuthConfig = Extract<AuthConfig, { kind: 'local' }>;
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -94,3 +97,26 @@ export class KeyServer {
 }
 /** The claims of a token, read without verification (kept for older imports; see support/jwt.ts). */
 export { payloadOf as claimsOf } from '../support/jwt.js';
+
+/**
+ * What the benches that need no control plane share: an RS256 key served by a loopback key server, one token of a
+ * pod-bound ServiceAccount signed with it, and the local-mode configuration that trusts it (warm key set, 10,000
+ * entries, 30 s JWKS cooldown; `cacheTtlSeconds` 600 unless given). `keys.close()` when done.
+ */
+export async function signedTokenFixture(
+  issuer: string,
+): Promise<{ keys: KeyServer; token: string; local: (cacheTtlSeconds?: number) => LocalAuthConfig }> {
+  const key = generateBenchKey('RS256');
+  const keys = await KeyServer.start({ keys: [key.jwk] });
+  const token = signJwt(key, serviceAccountClaims(issuer, 0, '00000000-0000-4000-8000-000000000001'));
+  const local = (cacheTtlSeconds = 600): LocalAuthConfig => ({
+    kind: 'local',
+    issuer,
+    jwksUri: keys.url,
+    cacheTtlSeconds,
+    cacheMaxEntries: 10_000,
+    jwksCooldownSeconds: 30,
+    warm: true,
+  });
+  return { keys, token, local };
+}

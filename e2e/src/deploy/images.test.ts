@@ -17,6 +17,7 @@ import { IMAGES, type ImageSpec } from '../kind/commands.js';
 import { run, runChecked } from '../kind/exec.js';
 import { instructions, isIgnored, parseDockerfile, parseDockerignore, stageArg, type Stage } from './dockerfile.js';
 import { REPO_ROOT } from './manifests.js';
+import { UNREACHABLE_KUBECONFIG } from '../support/kubeconfig.js';
 
 interface PackageJson {
   name: string;
@@ -243,17 +244,7 @@ describe('pnpm deploy, as in the Dockerfiles', () => {
     const apiDir = dirs.get('@kube-service-auth/demo-api') as string;
     // Everything points at loopback port 1, where nothing listens: no traffic leaves the machine.
     const kubeconfig = join(storeDir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-        users: [{ name: 'u', user: { token: 'x' } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-        'current-context': 'c',
-      }),
-    );
+    writeFileSync(kubeconfig, UNREACHABLE_KUBECONFIG);
     const store = await start(storeDir, {
       LISTEN_ADDR: '127.0.0.1:0',
       K8S_AUTH_ISSUER: 'https://127.0.0.1:1',

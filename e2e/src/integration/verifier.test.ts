@@ -85,6 +85,18 @@ afterAll(async () => {
   await cp?.stop();
 });
 
+/** True once `verify()` fails with `tokenreview_rejected`; polled, since the API server caches a success for 10 s. */
+function eventuallyRejected(verify: () => Promise<unknown>): Promise<boolean> {
+  return eventually(
+    () =>
+      verify().then(
+        () => false,
+        (err: KubeAuthError) => err.code === 'tokenreview_rejected',
+      ),
+    45_000,
+  );
+}
+
 describe('local mode against the real API server', () => {
   it('discovers the JWKS through the issuer with a ServiceAccount token and the cluster CA, and accepts a TokenRequest token', async () => {
     const identity = await localVerifier().verify(await apiToken());
@@ -255,16 +267,7 @@ describe('differential: local verification and TokenReview agree on every token 
     const token = await apiToken(['data-store'], { name: 'diff-doomed', uid });
     await expect(tokenReview().verify(token)).resolves.toMatchObject({ pod: { uid } });
     await admin.deletePod('api', 'diff-doomed');
-    const refused = await eventually(
-      () =>
-        tokenReview()
-          .verify(token)
-          .then(
-            () => false,
-            (err: KubeAuthError) => err.code === 'tokenreview_rejected',
-          ),
-      45_000,
-    );
+    const refused = await eventuallyRejected(() => tokenReview().verify(token));
     expect(refused).toBe(true);
     await expect(localVerifier().verify(token)).resolves.toMatchObject({ pod: { uid } });
   });
@@ -279,14 +282,7 @@ describe('revocation', () => {
       verifiedBy: 'tokenreview',
     });
     await admin.deletePod('api', 'doomed');
-    const refused = await eventually(
-      () =>
-        verifier.verify(token, { revocationSensitive: true }).then(
-          () => false,
-          (err: KubeAuthError) => err.code === 'tokenreview_rejected',
-        ),
-      45_000,
-    );
+    const refused = await eventuallyRejected(() => verifier.verify(token, { revocationSensitive: true }));
     expect(refused).toBe(true);
     await expect(verifier.verify(token)).resolves.toMatchObject({ verifiedBy: 'local' });
   });
@@ -296,16 +292,7 @@ describe('revocation', () => {
     const token = await apiToken(['data-store'], { name: 'phoenix', uid });
     await admin.deletePod('api', 'phoenix');
     await admin.createPod('api', 'phoenix', 'api', { nodeName: 'node-1' });
-    const refused = await eventually(
-      () =>
-        tokenReview()
-          .verify(token)
-          .then(
-            () => false,
-            (err: KubeAuthError) => err.code === 'tokenreview_rejected',
-          ),
-      45_000,
-    );
+    const refused = await eventuallyRejected(() => tokenReview().verify(token));
     expect(refused).toBe(true);
   });
 
@@ -315,16 +302,7 @@ describe('revocation', () => {
     const token = await apiToken(['data-store'], { name: 'ephemeral', uid }, 'ephemeral');
     await admin.deleteServiceAccount('api', 'ephemeral');
     await admin.createServiceAccount('api', 'ephemeral');
-    const refused = await eventually(
-      () =>
-        tokenReview()
-          .verify(token)
-          .then(
-            () => false,
-            (err: KubeAuthError) => err.code === 'tokenreview_rejected',
-          ),
-      45_000,
-    );
+    const refused = await eventuallyRejected(() => tokenReview().verify(token));
     expect(refused).toBe(true);
     await expect(localVerifier().verify(token)).resolves.toMatchObject({ serviceAccount: { name: 'ephemeral' } });
   });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UNREACHABLE_KUBECONFIG } from '../support/kubeconfig.js';
 
 // The built root entry (`pnpm build` runs before the suites), as a consumer imports it.
 const ROOT_ENTRY = createRequire(import.meta.url).resolve('@kube-service-auth/verifier');
@@ -44,17 +45,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'hook.mjs'), HOOK);
   await writeFile(join(dir, 'service.mjs'), SERVICE);
   kubeconfig = join(dir, 'kubeconfig');
-  await writeFile(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-      users: [{ name: 'u', user: { token: 'x' } }],
-      contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-      'current-context': 'c',
-    }),
-  );
+  await writeFile(kubeconfig, UNREACHABLE_KUBECONFIG);
   brokenKubeconfig = join(dir, 'broken-kubeconfig');
   await writeFile(brokenKubeconfig, 'clusters: [this is not: a kubeconfig');
 });

@@ -480,17 +480,7 @@ describe('createKubeAuth', () => {
 
   it('local mode with a kubeconfig: a TokenReview client for revocation-sensitive routes', async () => {
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-        users: [{ name: 'u', user: { token: 'x' } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-        'current-context': 'c',
-      }),
-    );
+    writeFileSync(kubeconfig, JSON.stringify({ ...KUBECONFIG, 'current-context': 'c' }));
     const env = { ...REQUIRED, K8S_AUTH_CA_FILE: 'none', K8S_AUTH_TOKEN_FILE: 'none', K8S_AUTH_KUBECONFIG: kubeconfig };
     const auth = await kubeAuthFromEnv(env, { fetch: new FakeIssuer().fetch });
     expect(auth.verifier.tokenReview).toBeDefined();
