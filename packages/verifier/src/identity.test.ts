@@ -89,6 +89,70 @@ describe('identity model: claims → identity', () => {
   });
 });
 
+describe('identity model: a subject checked once', () => {
+  // The checks of sub, namespace and ServiceAccount name are remembered per sub (identity.ts); a remembered subject
+  // must never let claims through that the checks would refuse, before or after the memo is emptied.
+  const variants = (namespace: string, name: string) => {
+    const sub = `system:serviceaccount:${namespace}:${name}`;
+    const k8s = (over: Record<string, unknown>) => ({
+      claims: {
+        sub,
+        'kubernetes.io': {
+          namespace,
+          serviceaccount: { name, uid: `sa-uid-${namespace}-${name}` },
+          pod: { name: 'p', uid: 'pod-uid' },
+          ...over,
+        },
+      },
+    });
+    return {
+      valid: claims({ namespace, serviceAccount: name }),
+      otherNamespace: claims(k8s({ namespace: 'other' })),
+      otherName: claims(k8s({ serviceaccount: { name: 'other', uid: 'u' } })),
+      noUid: claims(k8s({ serviceaccount: { name } })),
+      noServiceAccount: claims(k8s({ serviceaccount: undefined })),
+      badNamespace: claims(k8s({ namespace: 'Not-A-Label' })),
+    };
+  };
+  const verdicts = (v: ReturnType<typeof variants>) =>
+    Object.fromEntries(
+      Object.entries(v).map(([name, payload]) => [name, code(() => identityFromClaims(payload, [AUDIENCE]))]),
+    );
+  const expected = {
+    valid: 'accepted',
+    otherNamespace: 'claim_invalid:sub',
+    otherName: 'claim_invalid:sub',
+    noUid: 'claim_invalid:kubernetes.io',
+    noServiceAccount: 'claim_invalid:kubernetes.io',
+    badNamespace: 'claim_invalid:kubernetes.io',
+  };
+
+  it('gives the verdicts of the full checks for a subject seen before, on claims that differ from it', () => {
+    const v = variants('memo', 'caller');
+    expect(verdicts(v)).toEqual(expected);
+    // Now the subject is known: the same claims, again, in the other order too.
+    expect(verdicts(v)).toEqual(expected);
+    const reversed = Object.fromEntries(Object.entries(v).reverse()) as typeof v;
+    expect(verdicts(reversed)).toEqual(expected);
+  });
+
+  it('shares one frozen groups list per subject, equal to what the checks derive', () => {
+    const a = identityFromClaims(claims({ namespace: 'shared', serviceAccount: 'sa' }), [AUDIENCE]);
+    const b = identityFromClaims(claims({ namespace: 'shared', serviceAccount: 'sa' }), [AUDIENCE]);
+    expect(a.groups).toEqual(['system:serviceaccounts', 'system:serviceaccounts:shared', 'system:authenticated']);
+    expect(b.groups).toBe(a.groups);
+    expect(Object.isFrozen(a.groups)).toBe(true);
+    expect(a.serviceAccount).not.toBe(b.serviceAccount);
+  });
+
+  it('keeps every verdict across more subjects than the memo holds', () => {
+    const subjects = Array.from({ length: 600 }, (_, i) => variants(`ns-${i % 7}`, `sa-${i}`));
+    for (const round of [1, 2]) {
+      subjects.forEach((v, i) => expect(verdicts(v), `round ${round}, subject ${i}`).toEqual(expected));
+    }
+  });
+});
+
 describe('identity model: binding rules, the same in both directions', () => {
   const cases: Array<[string, TokenSpec, { requirePodBinding?: boolean; requireNodeBinding?: boolean }, string]> = [
     ['pod-bound with node, no requirement', {}, {}, 'accepted'],

@@ -129,19 +129,76 @@ export function checkBinding(identity: ServiceAccountIdentity, requirements: Bin
 /**
  * Reads the claims of a verified ServiceAccount token (the `kubernetes.io` private claim, `sub`, `aud`, times) into
  * an identity, checks that `sub` agrees with `kubernetes.io`, normalises the audience against `configuredAudiences`
- * and applies the binding requirements. Throws `claim_invalid` (with `claim` set) or `audience_mismatch`.
+ * and applies the binding requirements. Throws `claim_invalid` (with `claim` set) or `audience_mismatch`. `groups` is
+ * frozen and shared by the identities of one subject (the rest is the caller's to freeze, as the verifiers do).
  */
 export function identityFromClaims(
   payload: Record<string, unknown>,
   configuredAudiences: readonly string[],
   requirements: BindingRequirements = {},
 ): ServiceAccountIdentity {
+  const { sub, namespace, serviceAccount, groups } = checkedSubject(payload);
+  const audiences = acceptedAudiences(configuredAudiences, payload.aud);
+  if (audiences.length === 0)
+    throw new KubeAuthError('audience_mismatch', 'the token is not meant for this audience', { claim: 'aud' });
+
+  const k8s = payload['kubernetes.io'] as Record<string, unknown>;
+  const identity: ServiceAccountIdentity = {
+    username: sub,
+    namespace,
+    serviceAccount,
+    groups: groups as string[],
+    audiences,
+    verifiedBy: 'local',
+  };
+  const pod = boundObject(k8s.pod, 'pod');
+  const node = boundObject(k8s.node, 'node');
+  if (pod) identity.pod = pod;
+  if (node) identity.node = node;
+  addTokenFacts(identity, payload);
+  if (typeof payload.jti === 'string') identity.credentialId = payload.jti;
+  checkBinding(identity, requirements);
+  return identity;
+}
+
+/** A subject whose `sub`, `kubernetes.io.namespace` and ServiceAccount name passed every check together. */
+interface KnownSubject {
+  namespace: string;
+  name: string;
+  /** Its groups, frozen: shared by every identity of this subject. */
+  groups: readonly string[];
+}
+
+// The tokens of one ServiceAccount arrive again and again (every pod, every rotation), each a new token that misses the
+// verified-token cache, while its subject checks (three regular expressions and the groups) give the same answer each
+// time: they run once per subject. Keyed by the exact `sub` and used only when the claims name the very same namespace
+// and ServiceAccount, a hit is what the checks would give. Only signed tokens get here (claims are read after the
+// signature), and the memo is bounded and emptied when full.
+const KNOWN_SUBJECTS_MAX = 256;
+const knownSubjects = new Map<string, KnownSubject>();
+
+/**
+ * `sub` and the `kubernetes.io` namespace and ServiceAccount, checked: the forms the API server allows, and `sub` is
+ * `system:serviceaccount:<namespace>:<name>` of the claim. Throws `claim_invalid` (claim `sub` or `kubernetes.io`).
+ */
+function checkedSubject(payload: Record<string, unknown>): {
+  sub: string;
+  namespace: string;
+  serviceAccount: BoundObject;
+  groups: readonly string[];
+} {
   const sub = payload.sub;
+  const k8s = payload['kubernetes.io'];
+  const known = typeof sub === 'string' ? knownSubjects.get(sub) : undefined;
+  if (known !== undefined && isObject(k8s) && k8s.namespace === known.namespace) {
+    const serviceAccount = boundObject(k8s.serviceaccount, 'serviceaccount');
+    if (serviceAccount?.name === known.name)
+      return { sub: sub as string, namespace: known.namespace, serviceAccount, groups: known.groups };
+  }
+
   // Only the form here (a test, no captures); the parts are compared below, once the kubernetes.io claim is valid.
   if (typeof sub !== 'string' || !USERNAME.test(sub))
     throw invalid('sub', 'sub is not system:serviceaccount:<namespace>:<name>');
-
-  const k8s = payload['kubernetes.io'];
   if (!isObject(k8s)) throw invalid('kubernetes.io', 'the kubernetes.io claim is missing');
   const namespace = k8s.namespace;
   if (typeof namespace !== 'string' || namespace.length > 63 || !LABEL.test(namespace)) {
@@ -154,26 +211,10 @@ export function identityFromClaims(
   if (!isUsernameOf(sub, namespace, serviceAccount.name)) {
     throw invalid('sub', 'sub does not match kubernetes.io.namespace and kubernetes.io.serviceaccount.name');
   }
-  const audiences = acceptedAudiences(configuredAudiences, payload.aud);
-  if (audiences.length === 0)
-    throw new KubeAuthError('audience_mismatch', 'the token is not meant for this audience', { claim: 'aud' });
-
-  const identity: ServiceAccountIdentity = {
-    username: sub,
-    namespace,
-    serviceAccount,
-    groups: serviceAccountGroups(namespace),
-    audiences,
-    verifiedBy: 'local',
-  };
-  const pod = boundObject(k8s.pod, 'pod');
-  const node = boundObject(k8s.node, 'node');
-  if (pod) identity.pod = pod;
-  if (node) identity.node = node;
-  addTokenFacts(identity, payload);
-  if (typeof payload.jti === 'string') identity.credentialId = payload.jti;
-  checkBinding(identity, requirements);
-  return identity;
+  const groups = Object.freeze(serviceAccountGroups(namespace));
+  if (knownSubjects.size >= KNOWN_SUBJECTS_MAX) knownSubjects.clear();
+  knownSubjects.set(sub, { namespace, name: serviceAccount.name, groups });
+  return { sub, namespace, serviceAccount, groups };
 }
 
 /** Options of {@link identityFromReview}. */
