@@ -76,6 +76,40 @@ interface Op {
 }
 
 const ES256_FLOOR = 'crypto.verify ES256 (floor)';
+/** Controls: the least work of a JWT verifier, measured against the floors (the ceiling of the cache-off targets). */
+export const MINIMAL_RS256 = 'minimal JWT check (ceiling)';
+export const MINIMAL_ES256 = 'minimal JWT check ES256 (ceiling)';
+
+/**
+ * The least any JWT verifier must do with a token it has not seen before: find the two dots, base64url-decode and
+ * `JSON.parse` the payload, compare `iss`, `aud` and `exp`, decode the signature and check it over the signing input.
+ * Nothing else: no shape check, no header (so no `alg` allow-list and no `kid`), no `nbf`/`iat`, no binding, no
+ * identity. Not safe to use (it trusts the header it never reads); it is a yardstick: on this machine, the cost of a
+ * real verifier can approach it, never beat it.
+ */
+export function minimalVerify(token: string, issuer: string, key: Parameters<typeof verify>[2]): boolean {
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  const payload = JSON.parse(Buffer.from(token.slice(first + 1, second), 'base64url').toString()) as {
+    iss?: unknown;
+    aud?: unknown;
+    exp?: unknown;
+  };
+  const aud = payload.aud;
+  if (
+    payload.iss !== issuer ||
+    !(aud === AUDIENCE || (Array.isArray(aud) && aud.includes(AUDIENCE))) ||
+    typeof payload.exp !== 'number' ||
+    payload.exp * 1000 <= Date.now()
+  )
+    return false;
+  return verify(
+    'sha256',
+    Buffer.from(token.slice(0, second), 'latin1'),
+    key,
+    Buffer.from(token.slice(second + 1), 'base64url'),
+  );
+}
 
 /**
  * Verification cost on one core, in this process, warm: the same real RS256 token from the API server, verified N
@@ -137,6 +171,8 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
   const check = (ok: boolean) => {
     if (!ok) throw new Error('a verification failed during the benchmark');
   };
+  const rsKey = keyObject;
+  const esKey = { key: ecKeyObject, dsaEncoding: 'ieee-p1363' as const };
 
   const ops: Op[] = [
     {
@@ -159,6 +195,14 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       floor: ES256_FLOOR,
       paired: true,
       run: async () => check((await ecUncached.verify(ecToken)).namespace === 'api'),
+    },
+    {
+      name: MINIMAL_ES256,
+      what: 'the same least work as the RS256 row below, on the ES256 token',
+      async: false,
+      floor: ES256_FLOOR,
+      paired: true,
+      run: () => check(minimalVerify(ecToken, ecIssuer, esKey)),
     },
     {
       name: 'crypto.subtle.verify',
@@ -185,6 +229,13 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
           (await jose4.jwtVerify(token, keyObject, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })).payload
             .sub !== undefined,
         ),
+    },
+    {
+      name: MINIMAL_RS256,
+      what: 'the least any JWT verifier does with a token it has not seen (see `minimalVerify`): decode and parse the payload, compare iss/aud/exp, decode and check the signature',
+      async: false,
+      paired: true,
+      run: () => check(minimalVerify(token, issuer, rsKey)),
     },
     {
       name: 'LocalVerifier.verify, cache off',

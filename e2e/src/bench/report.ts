@@ -1,5 +1,5 @@
 import type { AdapterCost } from './adapter-cost.js';
-import type { RawResult } from './raw.js';
+import { MINIMAL_ES256, MINIMAL_RS256, type RawResult } from './raw.js';
 import type { ForgedResult } from './forged.js';
 import type { RejectionFloodResult, RotationResult } from './resilience.js';
 import { revocationMarkdown, type RevocationResult } from './revocation.js';
@@ -194,7 +194,17 @@ export function targets(results: BenchResults): Target[] {
       .map((name) => results.raw.find((r) => r.name === name))
       .filter((r): r is RawResult => r !== undefined)
       .map((r) =>
-        floorTarget(r, r.name.includes('ES256') ? raw('crypto.verify ES256 (floor)') : raw('crypto.verify (floor)')),
+        r.name.includes('ES256')
+          ? floorTarget(
+              r,
+              raw('crypto.verify ES256 (floor)'),
+              results.raw.find((x) => x.name === MINIMAL_ES256),
+            )
+          : floorTarget(
+              r,
+              raw('crypto.verify (floor)'),
+              results.raw.find((x) => x.name === MINIMAL_RS256),
+            ),
       ),
     {
       target: 'Local verify ≥ 80% of the `crypto.verify` floor, cache on (repeat caller)',
@@ -631,7 +641,7 @@ function overheadNotes(results: BenchResults): string {
  * A cache-off path against its floor. Judged on the paired chunks (median of the per-pair ratios, by CPU time) when
  * they were measured: the fastest rounds of two paths measured seconds apart can differ by 20% on a busy VM either way.
  */
-function floorTarget(r: RawResult, floor: RawResult): Target {
+function floorTarget(r: RawResult, floor: RawResult, ceiling?: RawResult): Target {
   const what = r.name.includes('ES256')
     ? 'ES256 (`dsaEncoding: ieee-p1363`)'
     : r.name.startsWith('LocalVerifier.check')
@@ -645,9 +655,13 @@ function floorTarget(r: RawResult, floor: RawResult): Target {
       met: r.ofFloor >= 0.8,
     };
   const p = r.paired;
+  // The least work any JWT verifier does, measured the same way: what the target can be read against on this machine.
+  const least = ceiling?.paired
+    ? `; the minimal JWT check (no shape, header or identity work) reaches ${pct(ceiling.paired.median)} (${pct(ceiling.paired.q1)} … ${pct(ceiling.paired.q3)})`
+    : '';
   return {
     target: `Local verify ≥ 80% of the \`crypto.verify\` floor, cache off, ${what}: median of paired chunks`,
-    figure: `${pct(p.median)} (quartiles ${pct(p.q1)} … ${pct(p.q3)}, ${p.pairs} pairs); ${fastest}`,
+    figure: `${pct(p.median)} (quartiles ${pct(p.q1)} … ${pct(p.q3)}, ${p.pairs} pairs)${least}; ${fastest}`,
     met: p.median >= 0.8,
   };
 }
@@ -673,7 +687,28 @@ function rawNotes(raw: RawResult[]): string {
     `(${us(subtle)} against ${us(floor)} for the synchronous \`crypto.verify\` of the same signature), and takes ${us(jose)} in`,
     `all; jose 4, which express-oauth2-jwt-bearer bundles, uses node:crypto and takes ${us(jose4)}. With the cache on, a`,
     `repeat caller costs ${us(on)} (a SHA-256 of the token and a lookup), ${fmt(on.ofFloor, 1)}× the floor's rate.`,
+    ...ceilingNote(
+      raw.find((r) => r.name === MINIMAL_RS256),
+      raw.find((r) => r.name === MINIMAL_ES256),
+    ),
   ].join('\n');
+}
+
+/**
+ * What the minimal JWT check says about the 80% targets: it does less than any real verifier may (it never reads the
+ * header), so its paired ratio bounds what a cache-off path can reach on this machine.
+ */
+function ceilingNote(rs: RawResult | undefined, es: RawResult | undefined): string[] {
+  if (!rs?.paired || !es?.paired) return [];
+  return [
+    '',
+    `The two **minimal JWT check** rows are a yardstick, not a verifier: find the dots, decode and \`JSON.parse\` the payload,`,
+    'compare `iss`/`aud`/`exp`, decode the signature and check it, nothing else (no shape check, no header, so no `alg`',
+    `allow-list and no \`kid\`, no \`nbf\`/\`iat\`, no binding, no identity). Paired against the same floors they reach`,
+    `${pct(rs.paired.median)} (RS256) and ${pct(es.paired.median)} (ES256): decoding a ~1 KiB payload costs more beside the signature check than`,
+    'alone (the two evict each other from the caches of a small VM core). That is the most a cache-off path can reach here;',
+    'everything our path adds beyond it is a check the minimal one skips.',
+  ];
 }
 
 function memoryIntro(mem: MemoryResult): string {
