@@ -4,11 +4,13 @@
  * wire (section 1) a request costs hundreds of µs of socket work on a shared VM, and the A/A control shows that a
  * difference of a few µs drowns there; here each step is ~µs and resolves to tenths. Rounds are interleaved, timed
  * by the process's CPU time (not wall time: waiting for a core is not the path's cost), and the cheapest round of
- * each path is kept (other work on the machine only ever adds time to a round, through cache misses).
+ * each path is kept (other work on the machine only ever adds time to a round, through cache misses). Then each path
+ * with a baseline runs pairs of chunks against it, back to back, and the median of the per-pair differences is what
+ * it adds (the cheapest rounds of two paths, taken apart, differ by more than a few µs on a busy VM).
  *
  * - express: `app.handle(req, res)` of an express 5 app whose route is `GET /data` (the handler only counts), behind
- *   nothing, an empty sync middleware, an empty async middleware, or kubeAuth; `req` carries the same raw headers as a
- *   real request. The difference to "no auth" is express's extra layer plus the middleware.
+ *   nothing, an empty sync middleware, a middleware that only hashes the token (the cache key's cost), or kubeAuth;
+ *   `req` carries the same raw headers as a real request. The difference to "no auth" is express's extra layer plus the middleware.
  * - fastify: the plugin's `onRequest` hook, called as fastify calls it, on a request of a route without options.
  * - gRPC: a whole unary call through the server interceptor as grpc-js drives it (metadata, message, half-close,
  *   response metadata, message, status), against the same call without it.
@@ -20,6 +22,7 @@ import type { Policy, Verifier } from '@kube-service-auth/verifier';
 import { kubeAuth } from '@kube-service-auth/verifier/express';
 import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
 import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
+import { hashHeader } from './tokens.js';
 
 export interface AdapterCost {
   id: string;
@@ -29,6 +32,21 @@ export interface AdapterCost {
   /** Added over the framework's unprotected path (cheapest round minus cheapest round), ns. */
   addedNanos?: number;
   rounds: number[];
+  /**
+   * Added over the unprotected path, pair by pair: chunks of each, back to back in alternating order, and the
+   * difference of their CPU time per request. What a moment of the machine does hits both chunks of a pair alike, so
+   * this resolves what the cheapest rounds (taken minutes apart) cannot.
+   */
+  paired?: PairedDifference;
+}
+
+/** The per-pair differences (path minus its baseline), ns per request. */
+export interface PairedDifference {
+  median: number;
+  q1: number;
+  q3: number;
+  pairs: number;
+  callsPerChunk: number;
 }
 
 type Path = { id: string; label: string; baseline?: string; once: () => void };
@@ -39,6 +57,9 @@ export function adapterCost(options: {
   token: string;
   rounds?: number;
   iterations?: number;
+  /** Pairs of chunks per path with a baseline, and the CPU time of one chunk in ms. */
+  pairs?: number;
+  chunkMs?: number;
 }): AdapterCost[] {
   const { verifier, policy, token } = options;
   const rawHeaders = ['Host', '127.0.0.1:8081', 'Connection', 'keep-alive', 'Authorization', `Bearer ${token}`];
@@ -154,6 +175,11 @@ export function adapterCost(options: {
     expressPath('express-none', 'express, no auth', undefined),
     expressPath('express-aa', 'express, no auth again (A/A)', undefined),
     expressPath('express-sync', 'express, empty sync middleware', (_req, _res, next) => next()),
+    // The result cache's key alone: what any adapter that keys a cache by the token's SHA-256 pays per request.
+    expressPath('express-hash', 'express, middleware that only hashes the token (control)', (req, _res, next) => {
+      hashHeader(req.headers.authorization);
+      next();
+    }),
     expressPath('express-kubeauth', 'express, kubeAuth, repeat caller', kubeAuth({ verifier, policy })),
     { id: 'fastify-none', label: 'fastify, no hook', once: () => fastifyDone() },
     {
@@ -169,15 +195,15 @@ export function adapterCost(options: {
   const iterations = options.iterations ?? 20_000;
   const roundsN = options.rounds ?? 15;
   const rounds = new Map<string, number[]>(paths.map((p) => [p.id, []]));
-  const time = (path: Path): number => {
+  const time = (path: Path, calls = iterations): number => {
     const before = served;
     // CPU time, not wall time: time spent waiting for a core while other processes run is not the path's cost.
     const t = process.cpuUsage();
-    for (let i = 0; i < iterations; i++) path.once();
+    for (let i = 0; i < calls; i++) path.once();
     const used = process.cpuUsage(t);
-    const ns = ((used.user + used.system) * 1000) / iterations;
-    if (served - before !== iterations)
-      throw new Error(`${path.label}: ${served - before} of ${iterations} requests reached the route`);
+    const ns = ((used.user + used.system) * 1000) / calls;
+    if (served - before !== calls)
+      throw new Error(`${path.label}: ${served - before} of ${calls} requests reached the route`);
     return ns;
   };
   for (const path of paths) time(path);
@@ -187,10 +213,29 @@ export function adapterCost(options: {
     const values = rounds.get(p.id) as number[];
     return { id: p.id, label: p.label, nanos: Math.min(...values), rounds: values };
   });
+  const pairs = options.pairs ?? 41;
+  const chunkNs = (options.chunkMs ?? 60) * 1e6;
   for (const r of results) {
-    const base = paths.find((p) => p.id === r.id)?.baseline;
-    const b = base && results.find((x) => x.id === base);
-    if (b) r.addedNanos = r.nanos - b.nanos;
+    const path = paths.find((p) => p.id === r.id) as Path;
+    const b = path.baseline && results.find((x) => x.id === path.baseline);
+    if (!b) continue;
+    r.addedNanos = r.nanos - b.nanos;
+    const baseline = paths.find((p) => p.id === b.id) as Path;
+    const calls = Math.max(200, Math.round(chunkNs / Math.max(r.nanos, 1000)));
+    const differences: number[] = [];
+    for (let i = 0; i < pairs; i++) {
+      if (i % 2 === 0) {
+        const base = time(baseline, calls);
+        differences.push(time(path, calls) - base);
+      } else {
+        const own = time(path, calls);
+        differences.push(own - time(baseline, calls));
+      }
+    }
+    differences.sort((x, y) => x - y);
+    const q = (x: number) =>
+      differences[Math.min(differences.length - 1, Math.floor(x * differences.length))] as number;
+    r.paired = { median: q(0.5), q1: q(0.25), q3: q(0.75), pairs, callsPerChunk: calls };
   }
   return results;
 }

@@ -41,12 +41,13 @@ export function hotTable(rows: readonly HttpRow[]): string {
 
 export function adapterCostTable(rows: readonly AdapterCost[]): string {
   return [
-    '| path (in process, tight loop) | ns/request, cheapest round | added ns/request | all rounds (ns) |',
-    '| --- | ---: | ---: | --- |',
-    ...rows.map(
-      (r) =>
-        `| ${r.label} | ${fmt(r.nanos, 0)} | ${r.addedNanos === undefined ? '—' : (r.addedNanos >= 0 ? '+' : '') + fmt(r.addedNanos, 0)} | ${r.rounds.map((v) => fmt(v, 0)).join(', ')} |`,
-    ),
+    '| path (in process, tight loop) | ns/request, cheapest round | added ns/request | added, paired: median (quartiles) | all rounds (ns) |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => {
+      const sign = (v: number) => (v >= 0 ? '+' : '') + fmt(v, 0);
+      const paired = r.paired ? `${sign(r.paired.median)} (${sign(r.paired.q1)} … ${sign(r.paired.q3)})` : '—';
+      return `| ${r.label} | ${fmt(r.nanos, 0)} | ${r.addedNanos === undefined ? '—' : sign(r.addedNanos)} | ${paired} | ${r.rounds.map((v) => fmt(v, 0)).join(', ')} |`;
+    }),
   ].join('\n');
 }
 

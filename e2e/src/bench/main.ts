@@ -104,7 +104,10 @@ async function main(): Promise<void> {
     });
     for (const r of alone)
       log(
-        `  ${r.label.padEnd(44)} ${fmt(r.nanos, 0).padStart(7)} ns/request${r.addedNanos === undefined ? '' : ` (added ${fmt(r.addedNanos, 0)} ns)`}`,
+        `  ${r.label.padEnd(44)} ${fmt(r.nanos, 0).padStart(7)} ns/request${r.addedNanos === undefined ? '' : ` (added ${fmt(r.addedNanos, 0)} ns)`}` +
+          (r.paired
+            ? `; paired: ${fmt(r.paired.median, 0)} ns (quartiles ${fmt(r.paired.q1, 0)} … ${fmt(r.paired.q3, 0)})`
+            : ''),
       );
 
     log('1. HTTP throughput and latency');

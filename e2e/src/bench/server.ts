@@ -3,7 +3,7 @@
  * parent asks for. It counts API-server work (JWKS fetches, TokenReviews) and reports memory over IPC. It never logs
  * a token. It exits when the parent goes away.
  */
-import { hash } from 'node:crypto';
+import { hashHeader } from './tokens.js';
 import { createServer, type Server } from 'node:http';
 import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
@@ -184,11 +184,6 @@ function recordMiddleware(micros: number): void {
   middlewareMicros += micros;
   middlewareCalls++;
   (middlewareHistogram[Math.min(MIDDLEWARE_BUCKETS - 1, Math.floor(micros / MIDDLEWARE_BUCKET_MICROS))] as number)++;
-}
-
-/** What the result cache's key costs a request: SHA-256 of the token, as `tokenHash` computes it (one-shot, base64url). */
-function hashHeader(value: string | undefined): void {
-  if (value !== undefined) void hash('sha256', value.slice(7), 'base64url');
 }
 
 function stats(gc: boolean): ServerStats {
