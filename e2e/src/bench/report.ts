@@ -693,8 +693,9 @@ function rawNotes(raw: RawResult[]): string {
     `promise and an \`await\` per call)${check ? ` and ${us(check)} through \`check\`, which the adapters call` : ''}. What our path adds to the`,
     'signature check: the shape check of the token (one regular expression), base64url decoding and `JSON.parse` of the',
     'payload (the header is decoded once per issuer and kept), the registered and `kubernetes.io` claims, and a frozen',
-    'identity; a CPU profile of the loop also shows the RSA check itself taking longer between those steps than in',
-    `the floor's tight loop (by about a sixth in one profile; not explained). jose 6 verifies through`,
+    'identity. Each of those steps costs several times more between signature checks than in a loop of its own, and the',
+    "signature check more than in the floor's tight loop: the two evict each other from the caches of a small VM core",
+    '(the minimal JWT check below does the least work there is and still pays it). jose 6 verifies through',
     "`crypto.subtle.verify`, which on Node is asynchronous and runs the RSA operation as a job on libuv's thread pool",
     `(${us(subtle)} against ${us(floor)} for the synchronous \`crypto.verify\` of the same signature), and takes ${us(jose)} in`,
     `all; jose 4, which express-oauth2-jwt-bearer bundles, uses node:crypto and takes ${us(jose4)}. With the cache on, a`,
@@ -718,8 +719,8 @@ function ceilingNote(rs: RawResult | undefined, es: RawResult | undefined): stri
     'compare `iss`/`aud`/`exp`, decode the signature and check it, nothing else (no shape check, no header, so no `alg`',
     `allow-list and no \`kid\`, no \`nbf\`/\`iat\`, no binding, no identity). Paired against the same floors they reach`,
     `${pct(rs.paired.median)} (RS256) and ${pct(es.paired.median)} (ES256): decoding a ~1 KiB payload costs more beside the signature check than`,
-    'alone (the two evict each other from the caches of a small VM core). That is the most a cache-off path can reach here;',
-    'everything our path adds beyond it is a check the minimal one skips.',
+    'alone. That is the most a cache-off path can reach here; everything our path adds beyond it is a check the minimal',
+    'one skips.',
   ];
 }
 
