@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { VersionApi, type V1TokenReviewStatus } from '@kubernetes/client-node';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../test/eventually.js';
 import { ClusterClient, isApiError } from './cluster.js';
 import { ControlPlane } from './control-plane.js';
 import { httpsRequest } from './https.js';
@@ -20,16 +20,6 @@ interface KubernetesClaims extends JWTPayload {
 
 const NS = 'cp-test';
 const SA = 'app';
-
-/** Polls `check` every 250 ms until it returns true or `timeoutMs` passes. */
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(250);
-  }
-  return check();
-}
 
 describe('ControlPlane', () => {
   let plane: ControlPlane;

@@ -1,9 +1,9 @@
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthenticationV1Api, VersionApi } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually } from '../test/eventually.js';
 import { PROVIDE_KEY } from './global-setup.js';
 import { isApiError } from './cluster.js';
 import { CONNECTION_ENV, TestCluster, type ControlPlaneConnection, type TestNamespace } from './test-cluster.js';
@@ -29,15 +29,6 @@ interface Claims {
   };
 }
 const claimsOf = (token: string): Claims => decodeJwt(token) as unknown as Claims;
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(200);
-  }
-  return check();
-}
 
 let cluster: TestCluster;
 let ns: TestNamespace;
