@@ -2,11 +2,12 @@
  * The CPU an adapter adds to one request, alone: tight loops in this process over exactly the code a request runs
  * through the framework's dispatch and our adapter, with no socket, no HTTP parsing and no second process. Over the
  * wire (section 1) a request costs hundreds of µs of socket work on a shared VM, and the A/A control shows that a
- * difference of a few µs drowns there; here each step is ~µs and resolves to tenths. Rounds are interleaved, timed
- * by the process's CPU time (not wall time: waiting for a core is not the path's cost), and the cheapest round of
- * each path is kept (other work on the machine only ever adds time to a round, through cache misses). Then each path
- * with a baseline runs pairs of chunks against it, back to back, and the median of the per-pair differences is what
- * it adds (the cheapest rounds of two paths, taken apart, differ by more than a few µs on a busy VM).
+ * difference of a few µs drowns there; here fastify and gRPC resolve to tenths of a µs, express (whose own garbage
+ * makes chunks vary) to a few µs. Rounds are interleaved, timed by the process's CPU time (not wall time: waiting for
+ * a core is not the path's cost), and the cheapest round of each path is kept (other work on the machine only ever
+ * adds time to a round, through cache misses). Then each path with a baseline runs pairs of chunks against it, back
+ * to back, and the median of the per-pair differences is what it adds (the cheapest rounds of two paths, taken apart,
+ * differ by more than a few µs on a busy VM).
  *
  * - express: `app.handle(req, res)` of an express 5 app whose route is `GET /data` (the handler only counts), behind
  *   nothing, an empty sync middleware, a middleware that only hashes the token (the cache key's cost), or kubeAuth;

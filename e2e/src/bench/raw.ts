@@ -84,8 +84,8 @@ export const MINIMAL_ES256 = 'minimal JWT check ES256 (ceiling)';
  * The least any JWT verifier must do with a token it has not seen before: find the two dots, base64url-decode and
  * `JSON.parse` the payload, compare `iss`, `aud` and `exp`, decode the signature and check it over the signing input.
  * Nothing else: no shape check, no header (so no `alg` allow-list and no `kid`), no `nbf`/`iat`, no binding, no
- * identity. Not safe to use (it trusts the header it never reads); it is a yardstick: on this machine, the cost of a
- * real verifier can approach it, never beat it.
+ * identity. Not safe to use (it trusts the header it never reads); it is a yardstick: a real verifier does all of
+ * this and more, so its cost can come near this one's, not below it.
  */
 export function minimalVerify(token: string, issuer: string, key: Parameters<typeof verify>[2]): boolean {
   const first = token.indexOf('.');

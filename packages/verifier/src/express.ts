@@ -70,6 +70,9 @@ export function kubeAuth(options: KubeAuthMiddlewareOptions): RequestHandler {
     started: number,
   ) => {
     if (outcome.allowed) {
+      // The one property this middleware adds, and its priciest line on a repeat caller (~1.5 µs in a profile): express
+      // sets each request's prototype with Object.setPrototypeOf, after which V8 builds a fresh hidden class for every
+      // property added to it, so no two requests share one. `req.kubeAuth` is the API; the cost is express's.
       req.kubeAuth = outcome.result;
       if (onDecision) onDecision(decisionEvent(outcome, req.method, req.path, token, started));
       next();

@@ -172,8 +172,8 @@ interface KnownSubject {
 // The tokens of one ServiceAccount arrive again and again (every pod, every rotation), each a new token that misses the
 // verified-token cache, while its subject checks (three regular expressions and the groups) give the same answer each
 // time: they run once per subject. Keyed by the exact `sub` and used only when the claims name the very same namespace
-// and ServiceAccount, a hit is what the checks would give. Only signed tokens get here (claims are read after the
-// signature), and the memo is bounded and emptied when full.
+// and ServiceAccount, a hit is what the checks would give. In the verifiers only signed tokens get here (claims are
+// read after the signature); whoever calls it, the memo is bounded and emptied when full.
 const KNOWN_SUBJECTS_MAX = 256;
 const knownSubjects = new Map<string, KnownSubject>();
 
