@@ -14,7 +14,8 @@
  *   `req` carries the same raw headers as a real request. The difference to "no auth" is express's extra layer plus the middleware.
  * - fastify: the plugin's `onRequest` hook, called as fastify calls it, on a request of a route without options.
  * - gRPC: a whole unary call through the server interceptor as grpc-js drives it (metadata, message, half-close,
- *   response metadata, message, status), against the same call without it.
+ *   response metadata, message, status), against the same call without it; controls: an interceptor of the same
+ *   shape that only passes the metadata on, and one that also hashes the token.
  */
 import { Metadata, type ServerInterceptingCallInterface, type ServerMethodDefinition } from '@grpc/grpc-js';
 import express, { type RequestHandler } from 'express';
@@ -23,7 +24,7 @@ import type { Policy, Verifier } from '@kube-service-auth/verifier';
 import { kubeAuth } from '@kube-service-auth/verifier/express';
 import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
 import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
-import { hashHeader } from './tokens.js';
+import { hashHeader, passThroughInterceptor } from './controls.js';
 
 export interface AdapterCost {
   id: string;
@@ -119,9 +120,14 @@ export function adapterCost(options: {
   };
 
   // A unary call as grpc-js drives an interceptor: the base call below records what reaches it.
-  const interceptor = kubeAuthInterceptor({ verifier, policy });
+  const interceptors = {
+    ours: kubeAuthInterceptor({ verifier, policy }),
+    pass: passThroughInterceptor(false),
+    hash: passThroughInterceptor(true),
+  };
+  type Interceptor = keyof typeof interceptors;
   const method = { path: '/demo.Echo/WhoAmI' } as ServerMethodDefinition<unknown, unknown>;
-  const grpcCall = (intercepted: boolean) => {
+  const grpcCall = (intercepted: Interceptor | undefined) => {
     type Listener = {
       onReceiveMetadata(m: Metadata): void;
       onReceiveMessage(m: unknown): void;
@@ -143,7 +149,10 @@ export function adapterCost(options: {
       startRead() {},
     };
     const call = intercepted
-      ? (interceptor(method, base as unknown as ServerInterceptingCallInterface) as unknown as typeof base)
+      ? (interceptors[intercepted](
+          method,
+          base as unknown as ServerInterceptingCallInterface,
+        ) as unknown as typeof base)
       : base;
     call.start({
       onReceiveMetadata() {},
@@ -156,9 +165,9 @@ export function adapterCost(options: {
     });
     return base;
   };
-  const grpcPath = (intercepted: boolean): Path => ({
-    id: intercepted ? 'grpc-interceptor' : 'grpc-none',
-    label: intercepted ? 'gRPC, kubeAuthInterceptor, repeat caller' : 'gRPC, no interceptor',
+  const grpcPath = (id: string, label: string, intercepted: Interceptor | undefined): Path => ({
+    id,
+    label,
     baseline: intercepted ? 'grpc-none' : undefined,
     once: () => {
       const metadata = new Metadata();
@@ -190,8 +199,10 @@ export function adapterCost(options: {
       once: () =>
         onRequest({ routeOptions, raw: { rawHeaders: [...rawHeaders] }, method: 'GET', url: '/data' }, {}, fastifyDone),
     },
-    grpcPath(false),
-    grpcPath(true),
+    grpcPath('grpc-none', 'gRPC, no interceptor', undefined),
+    grpcPath('grpc-pass', 'gRPC, pass-through interceptor (control)', 'pass'),
+    grpcPath('grpc-hash', 'gRPC, interceptor that only hashes the token (control)', 'hash'),
+    grpcPath('grpc-interceptor', 'gRPC, kubeAuthInterceptor, repeat caller', 'ours'),
   ];
   const iterations = options.iterations ?? 20_000;
   const roundsN = options.rounds ?? 15;

@@ -3,9 +3,8 @@
  * parent asks for. It counts API-server work (JWKS fetches, TokenReviews) and reports memory over IPC. It never logs
  * a token. It exits when the parent goes away.
  */
-import { hashHeader } from './tokens.js';
 import { createServer, type Server } from 'node:http';
-import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
+import { hashHeader, passThroughInterceptor } from './controls.js';
 import { KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
 import {
   createKubeFetch,
@@ -274,23 +273,6 @@ async function startGrpc(config: AuthConfig): Promise<number> {
  * The gRPC control: an interceptor of the same shape as ours (a listener whose `onReceiveMetadata` passes the metadata
  * on), doing nothing else, or hashing the token: what grpc-js's interceptor machinery costs a call by itself.
  */
-function passThroughInterceptor(hashToken: boolean): ServerInterceptor {
-  return (_method, call) =>
-    new ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMetadata(metadata, pass) {
-            if (hashToken) {
-              const value = metadata.get('authorization')[0];
-              hashHeader(typeof value === 'string' ? value : undefined);
-            }
-            pass(metadata);
-          },
-        });
-      },
-    });
-}
-
 async function startTransport(config: AuthConfig, transport: Transport): Promise<number> {
   if (config.kind === 'local' || config.kind === 'tokenreview') maxEntries = config.cacheMaxEntries;
   if (transport === 'fastify') return startFastify(config);

@@ -1,18 +1,10 @@
 import { createServer, type Server } from 'node:http';
-import { generateKeyPairSync, hash, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serviceAccountClaims as sharedClaims } from '@kube-service-auth/testing';
 import type { AuthConfig } from './protocol.js';
 
 type LocalAuthConfig = Extract<AuthConfig, { kind: 'local' }>;
-
-/**
- * What the result cache's key costs a request, for the hash-only controls: SHA-256 of the token after `Bearer `, as
- * `tokenHash` computes it (one-shot, base64url).
- */
-export function hashHeader(value: string | undefined): void {
-  if (value !== undefined) void hash('sha256', value.slice(7), 'base64url');
-}
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

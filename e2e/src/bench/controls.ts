@@ -1,0 +1,32 @@
+/**
+ * The controls of the benchmarks: what a framework charges for any hook at all, and what the result cache's key costs
+ * a request, measured beside our adapters so that their figures can be read against them.
+ */
+import { hash } from 'node:crypto';
+import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
+
+/**
+ * What the result cache's key costs a request, for the hash-only controls: SHA-256 of the token after `Bearer `, as
+ * `tokenHash` computes it (one-shot, base64url).
+ */
+export function hashHeader(value: string | undefined): void {
+  if (value !== undefined) void hash('sha256', value.slice(7), 'base64url');
+}
+
+/** A grpc-js server interceptor of the same shape as ours that only passes the metadata on (and hashes the token). */
+export function passThroughInterceptor(hashToken: boolean): ServerInterceptor {
+  return (_method, call) =>
+    new ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, pass) {
+            if (hashToken) {
+              const value = metadata.get('authorization')[0];
+              hashHeader(typeof value === 'string' ? value : undefined);
+            }
+            pass(metadata);
+          },
+        });
+      },
+    });
+}
