@@ -13,7 +13,10 @@ export function hashHeader(value: string | undefined): void {
   if (value !== undefined) void hash('sha256', value.slice(7), 'base64url');
 }
 
-/** A grpc-js server interceptor of the same shape as ours that only passes the metadata on (and hashes the token). */
+/**
+ * The gRPC control: an interceptor of the same shape as ours (a listener whose `onReceiveMetadata` passes the metadata
+ * on), doing nothing else, or also hashing the token: what grpc-js's interceptor machinery costs a call by itself.
+ */
 export function passThroughInterceptor(hashToken: boolean): ServerInterceptor {
   return (_method, call) =>
     new ServerInterceptingCall(call, {

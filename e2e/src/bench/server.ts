@@ -4,7 +4,6 @@
  * a token. It exits when the parent goes away.
  */
 import { createServer, type Server } from 'node:http';
-import { hashHeader, passThroughInterceptor } from './controls.js';
 import { KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
 import {
   createKubeFetch,
@@ -22,6 +21,7 @@ import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
 import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
 import Fastify from 'fastify';
 import { startEchoServer } from '../cases/grpc-echo.js';
+import { hashHeader, passThroughInterceptor } from './controls.js';
 import { payloadOf } from '../support/jwt.js';
 import express, { type ErrorRequestHandler, type NextFunction, type RequestHandler } from 'express';
 import { auth as oauth2Auth } from 'express-oauth2-jwt-bearer';
@@ -269,10 +269,6 @@ async function startGrpc(config: AuthConfig): Promise<number> {
   return Number(server.address.split(':')[1]);
 }
 
-/**
- * The gRPC control: an interceptor of the same shape as ours (a listener whose `onReceiveMetadata` passes the metadata
- * on), doing nothing else, or hashing the token: what grpc-js's interceptor machinery costs a call by itself.
- */
 async function startTransport(config: AuthConfig, transport: Transport): Promise<number> {
   if (config.kind === 'local' || config.kind === 'tokenreview') maxEntries = config.cacheMaxEntries;
   if (transport === 'fastify') return startFastify(config);
