@@ -25,6 +25,7 @@ import { kubeAuth } from '@kube-service-auth/verifier/express';
 import { fastifyKubeAuth } from '@kube-service-auth/verifier/fastify';
 import { kubeAuthInterceptor } from '@kube-service-auth/verifier/grpc';
 import { hashHeader, passThroughInterceptor } from './controls.js';
+import { quartiles } from './sections.js';
 
 export interface AdapterCost {
   id: string;
@@ -244,10 +245,8 @@ export function adapterCost(options: {
         differences.push(own - time(baseline, calls));
       }
     }
-    differences.sort((x, y) => x - y);
-    const q = (x: number) =>
-      differences[Math.min(differences.length - 1, Math.floor(x * differences.length))] as number;
-    r.paired = { median: q(0.5), q1: q(0.25), q3: q(0.75), pairs, callsPerChunk: calls };
+    const { median, q1, q3 } = quartiles(differences);
+    r.paired = { median, q1, q3, pairs, callsPerChunk: calls };
   }
   return results;
 }

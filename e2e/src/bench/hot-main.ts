@@ -7,7 +7,8 @@
  */
 import { loadavg } from 'node:os';
 import { createKubeFetch, LocalVerifier, Policy, ServiceAccountVerifier } from '@kube-service-auth/verifier';
-import { adapterCost, type AdapterCost } from './adapter-cost.js';
+import { adapterCost } from './adapter-cost.js';
+import { adapterCostTable } from './report.js';
 import { AUDIENCE, type AuthConfig } from './protocol.js';
 import { fmt, httpSection, type HttpConfig, type HttpRow, type Spread } from './sections.js';
 import { loadSettings } from './settings.js';
@@ -37,18 +38,6 @@ export function hotTable(rows: readonly HttpRow[]): string {
     );
   }
   return lines.join('\n');
-}
-
-export function adapterCostTable(rows: readonly AdapterCost[]): string {
-  return [
-    '| path (in process, tight loop) | ns/request, cheapest round | added ns/request | added, paired: median (quartiles) | all rounds (ns) |',
-    '| --- | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => {
-      const sign = (v: number) => (v >= 0 ? '+' : '') + fmt(v, 0);
-      const paired = r.paired ? `${sign(r.paired.median)} (${sign(r.paired.q1)} … ${sign(r.paired.q3)})` : '—';
-      return `| ${r.label} | ${fmt(r.nanos, 0)} | ${r.addedNanos === undefined ? '—' : sign(r.addedNanos)} | ${paired} | ${r.rounds.map((v) => fmt(v, 0)).join(', ')} |`;
-    }),
-  ].join('\n');
 }
 
 async function main(): Promise<void> {

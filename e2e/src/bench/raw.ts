@@ -5,6 +5,7 @@ import { kubeAuth } from '@kube-service-auth/verifier/express';
 import type { NextFunction, Request, Response } from 'express';
 import { importJWK, jwtVerify, type JWK } from 'jose';
 import { AUDIENCE } from './protocol.js';
+import { quartiles } from './sections.js';
 import { generateBenchKey, KeyServer, serviceAccountClaims, signJwt } from './tokens.js';
 
 export interface RawResult {
@@ -171,7 +172,6 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
   const check = (ok: boolean) => {
     if (!ok) throw new Error('a verification failed during the benchmark');
   };
-  const rsKey = keyObject;
   const esKey = { key: ecKeyObject, dsaEncoding: 'ieee-p1363' as const };
 
   const ops: Op[] = [
@@ -235,7 +235,7 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
       what: 'the least any JWT verifier does with a token it has not seen (see `minimalVerify`): decode and parse the payload, compare iss/aud/exp, decode and check the signature',
       async: false,
       paired: true,
-      run: () => check(minimalVerify(token, issuer, rsKey)),
+      run: () => check(minimalVerify(token, issuer, keyObject)),
     },
     {
       name: 'LocalVerifier.verify, cache off',
@@ -333,17 +333,7 @@ export async function rawVerification(options: RawOptions): Promise<RawResult[]>
         ratios.push((await chunk(floorOp, calls)) / o);
       }
     }
-    ratios.sort((a, b) => a - b);
-    const q = (x: number) => ratios[Math.min(ratios.length - 1, Math.floor(x * ratios.length))] as number;
-    paired.set(op.name, {
-      median: q(0.5),
-      q1: q(0.25),
-      q3: q(0.75),
-      low: ratios[0] as number,
-      high: ratios[ratios.length - 1] as number,
-      pairs: ratios.length,
-      callsPerChunk: calls,
-    });
+    paired.set(op.name, { ...quartiles(ratios), pairs: ratios.length, callsPerChunk: calls });
   }
   await ecKeys.close();
   const best = (values: number[]) => Math.max(...values);

@@ -929,23 +929,28 @@ function aloneSection(rows: AdapterCost[]): string[] {
     'else: between the work of express it costs several times what the same hash costs in a loop of its own, and it is',
     'the part of a repeat caller that no adapter can skip (the key must bind the whole token, and a token is never kept).',
     '',
-    table(
-      [
-        'path',
-        'ns per request (cheapest round)',
-        'added ns per request (cheapest rounds)',
-        'added, paired: median (quartiles)',
-        'rounds (ns)',
-      ],
-      rows.map((r) => [
-        r.label,
-        fmt(r.nanos, 0),
-        r.addedNanos === undefined ? '—' : signed(r.addedNanos, 0),
-        r.paired ? `${signed(r.paired.median, 0)} (${signed(r.paired.q1, 0)} … ${signed(r.paired.q3, 0)})` : '—',
-        r.rounds.map((v) => fmt(v, 0)).join(', '),
-      ]),
-      ['---', '---:', '---:', '---:', '---'],
-    ),
+    adapterCostTable(rows),
     '',
   ];
+}
+
+/** The rows of the adapters-alone measurement as a markdown table (the report's section and `pnpm bench:hot`). */
+export function adapterCostTable(rows: readonly AdapterCost[]): string {
+  return table(
+    [
+      'path',
+      'ns per request (cheapest round)',
+      'added ns per request (cheapest rounds)',
+      'added, paired: median (quartiles)',
+      'rounds (ns)',
+    ],
+    rows.map((r) => [
+      r.label,
+      fmt(r.nanos, 0),
+      r.addedNanos === undefined ? '—' : signed(r.addedNanos, 0),
+      r.paired ? `${signed(r.paired.median, 0)} (${signed(r.paired.q1, 0)} … ${signed(r.paired.q3, 0)})` : '—',
+      r.rounds.map((v) => fmt(v, 0)).join(', '),
+    ]),
+    ['---', '---:', '---:', '---:', '---'],
+  );
 }

@@ -101,6 +101,28 @@ export function spread(values: readonly number[]): Spread {
   return { median, low: sorted[0] ?? NaN, high: sorted[n - 1] ?? NaN, values: [...values] };
 }
 
+/**
+ * Median, quartiles and extremes of `values`: each the value at that fraction of the sorted list (the lower one when
+ * it falls between two), as the paired measurements report them.
+ */
+export function quartiles(values: readonly number[]): {
+  median: number;
+  q1: number;
+  q3: number;
+  low: number;
+  high: number;
+} {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (x: number) => sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))] as number;
+  return {
+    median: at(0.5),
+    q1: at(0.25),
+    q3: at(0.75),
+    low: sorted[0] as number,
+    high: sorted[sorted.length - 1] as number,
+  };
+}
+
 /** How the HTTP section was measured, for the report. */
 export interface HttpMethod {
   rounds: number;
