@@ -1,4 +1,9 @@
 /**
+ * Every error class of the package, in one place. Request errors are {@link KubeAuthError}s with a stable reason code
+ * shared by logs, metrics and HTTP/gRPC answers; the others are start-up or caller-side errors with codes of their own.
+ */
+
+/**
  * Every way a request can fail authentication or authorization, as a stable reason code. The same word appears in
  * errors (`err.code`), logs, metrics labels and HTTP responses, so one word explains a rejection everywhere.
  */
@@ -58,6 +63,11 @@ export const REASONS = {
     kind: 'unavailable',
     description: 'a SubjectAccessReview cannot be asked (API server unreachable, or no system:auth-delegator binding)',
   },
+  route_misconfigured: {
+    kind: 'misconfigured',
+    description:
+      "this route's options cannot work (e.g. revocation-sensitive without TokenReview); refused until the service is fixed",
+  },
 } as const satisfies Record<string, { kind: ReasonKind; description: string }>;
 
 /**
@@ -93,4 +103,53 @@ export class KubeAuthError extends Error {
 /** True when `err` is a {@link KubeAuthError}, optionally with one of the given codes. */
 export function isKubeAuthError(err: unknown, ...codes: ReasonCode[]): err is KubeAuthError {
   return err instanceof KubeAuthError && (codes.length === 0 || codes.includes(err.code));
+}
+
+/** A configuration error: names the variable so that a deployment fails at start-up with a useful message. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Why a {@link FileTokenSource} could not give a token. */
+export type TokenSourceErrorCode =
+  'token_file_missing' | 'token_file_empty' | 'token_file_expired' | 'token_file_unreadable';
+
+/** A caller-side failure to read its own token. */
+export class TokenSourceError extends Error {
+  override readonly name = 'TokenSourceError';
+  constructor(
+    readonly code: TokenSourceErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Thrown when a kubeconfig cannot be loaded: which variable to fix, and why (config wraps it in a {@link ConfigError}). */
+export class KubeConfigLoadError extends Error {
+  override readonly name = 'KubeConfigLoadError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An HTTP failure of the API server's metadata API, with its status (`0` when the server could not be reached). */
+export class MetadataRequestError extends Error {
+  override readonly name = 'MetadataRequestError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
