@@ -1,24 +1,4 @@
-/** A token's header and payload, decoded without any verification (for explanations only, never for decisions). */
-export interface UnverifiedToken {
-  header: Record<string, unknown>;
-  payload: Record<string, unknown>;
-}
-
-/** Decodes a compact JWS without verifying it; undefined when it is not one. */
-export function decodeUnverified(token: string): UnverifiedToken | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  try {
-    const [header, payload] = parts
-      .slice(0, 2)
-      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as unknown);
-    if (!isObject(header) || !isObject(payload)) return undefined;
-    return { header, payload };
-  } catch {
-    return undefined;
-  }
-}
-
+/** Readers of a token's claims for the CLI's explanations; the token is decoded by the verifier's `decodeUnverified`. */
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `aud` as a list (a string or an array of strings). */

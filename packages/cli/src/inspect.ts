@@ -1,4 +1,5 @@
-import { audiences, bindings, decodeUnverified, relative, text, time } from './claims.js';
+import { decodeUnverified } from '@kube-service-auth/verifier';
+import { audiences, bindings, relative, text, time } from './claims.js';
 
 /** What `inspect` reports: the decoded token, the facts an operator needs, and warnings. Nothing here is verified. */
 export interface Inspection {

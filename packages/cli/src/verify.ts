@@ -2,13 +2,14 @@ import { existsSync } from 'node:fs';
 import {
   createAuthenticate,
   createKubeAuth,
+  decodeUnverified,
   loadConfig,
   REASONS,
   type Authentication,
   type KubeAuthConfig,
   type KubeAuthDependencies,
 } from '@kube-service-auth/verifier';
-import { audiences, decodeUnverified, relative, text, time } from './claims.js';
+import { audiences, relative, text, time } from './claims.js';
 
 /** The flags of `verify`; each one overrides its `K8S_AUTH_*` variable. */
 export interface VerifyFlags {

@@ -1,8 +1,8 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { identityToUserInfo, type KubeAuth, type ServiceAccountIdentity } from '@kube-service-auth/verifier';
-// The express entry gives KubeAuth its middleware() and req.kubeAuth its type.
-import type {} from '@kube-service-auth/verifier/express';
+// Imported for its effect: the express entry gives KubeAuth its middleware() (and req.kubeAuth its type).
+import '@kube-service-auth/verifier/express';
 import type { Metrics } from './metrics.js';
 import { articleReject, MESSAGES } from './responses.js';
 
