@@ -173,7 +173,12 @@ function verifierFor(setup: Setup): Verifier {
     case 'broken':
       return {
         mode: 'local',
+        canReview: false,
+        requireReview: () => {},
         verify: () => {
+          throw new TypeError('a bug in a custom verifier');
+        },
+        check: () => {
           throw new TypeError('a bug in a custom verifier');
         },
       };
@@ -328,13 +333,16 @@ describe.each(ADAPTERS)('%s adapter against the real API server', (adapter) => {
     });
     seen.add('tokenreview_overloaded');
     // Not produced here: watch-mode revocation (token_revoked, revocation_unavailable; the adapters pass a watch
-    // verifier's reasons through like any other, its own suite drives them) and SubjectAccessReview
-    // (subjectaccessreview_*), whose per-route attributes only the express middleware takes so far.
+    // verifier's reasons through like any other, its own suite drives them), SubjectAccessReview
+    // (subjectaccessreview_*, driven by integration/adapters-sar.test.ts), and route_misconfigured (a route that
+    // cannot work stops the service at start-up; only a gRPC method named by the `methods` function answers it, on
+    // its first call: the verifier's grpc.test.ts drives it).
     const elsewhere = [
       'token_revoked',
       'revocation_unavailable',
       'subjectaccessreview_denied',
       'subjectaccessreview_unavailable',
+      'route_misconfigured',
     ];
     expect([...seen].sort()).toEqual(
       Object.keys(REASONS)
