@@ -11,7 +11,12 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         // The build and test tsconfigs of each package: tests are in the latter only.
-        project: ['./packages/*/tsconfig.json', './packages/*/tsconfig.test.json', './e2e/tsconfig.json'],
+        project: [
+          './packages/*/tsconfig.json',
+          './packages/*/tsconfig.test.json',
+          './e2e/tsconfig.json',
+          './bench/tsconfig.json',
+        ],
         tsconfigRootDir: import.meta.dirname,
       },
     },
