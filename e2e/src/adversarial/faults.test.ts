@@ -495,6 +495,16 @@ describe('key rotation: the API server restarts with a new signing key', () => {
       inputs: requests,
       mistakes: accepted,
     });
+    measure('rotation: key-set fetches during the random-kid flood across the restart', fetches, 'fetches');
+    measure(
+      'rotation: most key-set fetches allowed (1 + elapsed / 5 s cooldown)',
+      1 + Math.floor(elapsed / 5),
+      'fetches',
+    );
+    console.log(
+      `[faults] rotation: ${answers.length} fresh tokens after the restart with a new key, ${refused.length} refused; ` +
+        `random-kid flood ${requests} requests (${accepted} accepted), ${fetches} key-set fetches in ${elapsed.toFixed(1)} s (bound ${1 + Math.floor(elapsed / 5)})`,
+    );
     expect(accepted).toBe(0);
     expect(fetches).toBeLessThanOrEqual(1 + Math.floor(elapsed / 5));
     expect(
@@ -814,6 +824,16 @@ describe('TokenReview mode under a flood of distinct forged tokens', () => {
     });
     measure('forged-token flood: TokenReviews for 10,000 forged tokens, pre-check on', client.count, 'reviews');
     measure('forged-token flood: TokenReviews for 200 forged tokens, review only', bare.count, 'reviews');
+    measure('forged-token flood: accepted of 10,000 forged tokens, pre-check on', accepted, 'tokens');
+    measure(
+      'forged-token flood: refused of 200 forged tokens, review only',
+      sample.filter((o) => o.verdict === 'reject').length,
+      'tokens',
+    );
+    console.log(
+      `[faults] forged-token flood: pre-check on: ${client.count} TokenReviews for ${tokens.length} forged tokens, ${accepted} accepted (${[...codes].join(', ')}); ` +
+        `review only: ${bare.count} TokenReviews for ${sample.length}, ${sample.filter((o) => o.verdict === 'reject').length} refused`,
+    );
     expect(accepted).toBe(0);
     expect([...codes]).toEqual(['signature_invalid']);
     expect(client.count).toBe(0);
@@ -858,6 +878,100 @@ describe('TokenReview mode under a flood of distinct forged tokens', () => {
     } finally {
       proxy.delayMs = 0;
     }
+  });
+
+  it('review only: valid callers stay cached among 1,000 distinct rejected tokens (one TokenReview each), and the cache holds at most its two bounds', async () => {
+    // Review only, so every distinct forged token reaches the real API server and is rejected there. Rejections have a
+    // bound of their own (200, far below the flood): were they counted with the successes, they would crowd the valid
+    // callers out and each caller would be reviewed again and again.
+    const callers = 20;
+    const rounds = 20;
+    const perRound = 50;
+    const successBound = callers + 1; // room for one caller who arrives after the flood
+    const rejectionBound = 200;
+    const valid = await freshTokens(callers);
+    const late = await cluster.token();
+    const validSet = new Set([...valid, late]);
+    const forged = await forgedTokens(rounds * perRound);
+    const inner = cluster.reviewClient();
+    let validReviews = 0;
+    let rejectedReviews = 0;
+    const client: TokenReviewClient = {
+      createTokenReview(review, options) {
+        if (validSet.has(review.spec.token ?? '')) validReviews++;
+        else rejectedReviews++;
+        return inner.createTokenReview(review, options);
+      },
+    };
+    const reviewer = cluster.tokenReviewVerifier(client, {
+      cacheTtlSeconds: 300,
+      cacheMaxEntries: successBound,
+      negativeCacheTtlSeconds: 300,
+      negativeCacheMaxEntries: rejectionBound,
+      // This test is about the caches: the in-flight cap (tested above) and the time-out must not refuse anyone here.
+      maxInflight: perRound + callers,
+      timeoutMs: 30_000,
+    });
+    const verifier = new ServiceAccountVerifier({ mode: 'tokenreview', tokenReview: reviewer });
+    const forgedCodes = new Set<string>();
+    const validRefusals: string[] = [];
+    let forgedAccepted = 0;
+    let validRequests = 0;
+    for (let round = 0; round < rounds; round++) {
+      const batch = forged.slice(round * perRound, (round + 1) * perRound);
+      const [forgedOutcomes, validOutcomes] = await Promise.all([
+        Promise.all(batch.map((t) => outcomeOf(() => verifier.verify(t)))),
+        Promise.all(valid.map((t) => outcomeOf(() => verifier.verify(t)))),
+      ]);
+      for (const o of forgedOutcomes) {
+        if (o.verdict === 'accept') forgedAccepted++;
+        else forgedCodes.add(o.code);
+      }
+      validRequests += validOutcomes.length;
+      for (const o of validOutcomes) if (o.verdict === 'reject') validRefusals.push(o.code);
+    }
+    const callerReviews = validReviews;
+    const hitRate = 1 - callerReviews / validRequests;
+    const held = reviewer.cacheSize;
+    // A caller who arrives after the flood filled the rejection pool is still cached: 5 requests, 1 review.
+    for (let i = 0; i < 5; i++) {
+      const o = await outcomeOf(() => verifier.verify(late));
+      if (o.verdict === 'reject') validRefusals.push(o.code);
+    }
+    const lateReviews = validReviews - callerReviews;
+    const line =
+      `${callers} valid callers × ${rounds} rounds among ${forged.length} distinct rejected tokens: ${callerReviews} TokenReviews ` +
+      `for the callers (hit rate ${(hitRate * 100).toFixed(1)}%), ${rejectedReviews} for the rejected tokens, ${held} entries held ` +
+      `(bounds ${successBound} + ${rejectionBound}), ${validRefusals.length} valid refused; late caller: ${lateReviews} review for 5 requests`;
+    console.log(`[faults] rejection flood: ${line}`);
+    record({
+      kind: 'fault',
+      name: F(FORGED, `${forged.length} distinct rejected tokens among ${callers} valid callers, review only`),
+      expected: `forged all refused; valid all accepted with ≤ ${callers} + 2 TokenReviews; cache ≤ ${successBound} + ${rejectionBound} entries`,
+      reason: 'tokenreview_rejected',
+      expectedVerdict: 'reject',
+      observedVerdict: forgedAccepted ? 'accept' : 'reject',
+      observed: line,
+      inputs: forged.length,
+      mistakes: forgedAccepted,
+    });
+    measure(
+      'rejection flood: TokenReviews for 20 valid callers × 20 rounds among 1,000 rejected tokens',
+      callerReviews,
+      'reviews',
+    );
+    measure('rejection flood: cache hit rate of the valid callers', Number((hitRate * 100).toFixed(1)), '%');
+    measure('rejection flood: TokenReviews for the 1,000 rejected tokens', rejectedReviews, 'reviews');
+    measure(`rejection flood: review-cache entries held (bounds ${successBound} + ${rejectionBound})`, held, 'entries');
+    measure('rejection flood: valid requests refused', validRefusals.length, 'requests');
+    expect(forgedAccepted).toBe(0);
+    expect([...forgedCodes]).toEqual(['tokenreview_rejected']);
+    expect(validRefusals).toEqual([]);
+    expect(callerReviews).toBeGreaterThanOrEqual(callers);
+    expect(callerReviews).toBeLessThanOrEqual(callers + 2);
+    expect(rejectedReviews).toBe(forged.length);
+    expect(held).toBeLessThanOrEqual(successBound + rejectionBound);
+    expect(lateReviews).toBe(1);
   });
 
   it('over HTTP: the data store in tokenreview mode answers forged tokens 403 signature_invalid with 0 TokenReviews', async () => {

@@ -4,10 +4,12 @@ import {
   KubeAuthError,
   LocalVerifier,
   RevocationChecker,
+  ServiceAccountVerifier,
   StaticTokenSource,
   SubjectAccessReviewer,
   tokenBinding,
   TokenReviewVerifier,
+  WatchRevocationVerifier,
   type RevocationVerdict,
 } from '@kube-service-auth/verifier';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -147,6 +149,78 @@ describe('the revocation watch against the real API server', () => {
     expect(checker.lookups).toBe(0);
     expect(await reviewVerdict(token)).toBe('revoked');
   });
+
+  it('a force-deleted pod, the three modes side by side: watch refuses within seconds, TokenReview within the API server cache, local keeps accepting', async () => {
+    const watch = storeWatch();
+    await watch.waitForSync();
+    const offline = new ServiceAccountVerifier({ mode: 'local', local });
+    // Watch mode as the product builds it, but without a TokenReview fallback: any refusal is the watch's own.
+    const watchMode = new WatchRevocationVerifier({ verifier: offline, checker: new RevocationChecker({ watch }) });
+    // TokenReview mode with the product defaults: our 10 s result cache in front of the API server's own 10 s cache.
+    const reviewMode = new TokenReviewVerifier({
+      client: cp.kubeConfigForToken(storeToken),
+      audience: 'data-store',
+      requirePodBinding: true,
+    });
+    type Mode = 'watch' | 'tokenreview' | 'local';
+    const modes: Record<Mode, (token: string) => Promise<unknown>> = {
+      watch: (t) => watchMode.verify(t),
+      tokenreview: (t) => reviewMode.verify(t),
+      // Plain local mode: `local` has no result cache, so every call verifies the signature again.
+      local: (t) => offline.verify(t),
+    };
+    const refusalOf = async (mode: Mode, token: string): Promise<string | undefined> => {
+      try {
+        await modes[mode](token);
+        return undefined;
+      } catch (err) {
+        return err instanceof KubeAuthError ? err.code : String(err);
+      }
+    };
+    const uid = await admin.createPod('api', 'three-modes', 'api', { nodeName: 'node-1' });
+    const token = await podToken('api', 'three-modes', uid);
+    await until(() => watch.lookup('pods', 'api', 'three-modes').state === 'present', 5000);
+    for (const mode of ['watch', 'tokenreview', 'local'] as const)
+      expect(await refusalOf(mode, token), `${mode} before the deletion`).toBeUndefined();
+
+    // Each mode is asked every 50 ms from the moment the deletion is sent until watch and TokenReview have refused.
+    const refused = new Map<Mode, { ms: number; code: string }>();
+    let localChecks = 0;
+    const deletedAt = performance.now();
+    const deletion = admin.core.deleteNamespacedPod({ namespace: 'api', name: 'three-modes', gracePeriodSeconds: 0 });
+    const windowMs = 30_000;
+    while (!(refused.has('watch') && refused.has('tokenreview')) && performance.now() - deletedAt < windowMs) {
+      await Promise.all(
+        (['watch', 'tokenreview', 'local'] as const)
+          .filter((mode) => !refused.has(mode))
+          .map(async (mode) => {
+            const code = await refusalOf(mode, token);
+            if (mode === 'local') localChecks++;
+            if (code !== undefined) refused.set(mode, { ms: performance.now() - deletedAt, code });
+          }),
+      );
+      await sleep(50);
+    }
+    await deletion;
+    const elapsedMs = performance.now() - deletedAt;
+    // After the window (as long as TokenReview took), local mode still accepts: the documented trade-off.
+    const localAtEnd = await refusalOf('local', token);
+    const show = (mode: Mode) => {
+      const r = refused.get(mode);
+      return r ? `${r.ms.toFixed(0)} ms (${r.code})` : `not refused within ${(elapsedMs / 1000).toFixed(1)} s`;
+    };
+    console.log(
+      `[revocation] forced deletion → first refusal: watch ${show('watch')}, TokenReview ${show('tokenreview')}, ` +
+        `local ${show('local')} (${localChecks + 1} checks, ${localAtEnd === undefined ? 'still accepted at the end' : `refused at the end: ${localAtEnd}`})`,
+    );
+    expect(refused.get('watch')?.code).toBe('token_revoked');
+    expect(refused.get('watch')?.ms).toBeLessThan(5000);
+    expect(refused.get('tokenreview')?.code).toBe('tokenreview_rejected');
+    // Up to our 10 s cache plus the API server's 10 s, with room for a loaded machine.
+    expect(refused.get('tokenreview')?.ms).toBeLessThan(25_000);
+    expect(refused.has('local')).toBe(false);
+    expect(localAtEnd).toBeUndefined();
+  }, 60_000);
 
   it('follows a graceful deletion exactly as the API server does: valid until 60 s after the deletionTimestamp', async () => {
     const watch = storeWatch();
