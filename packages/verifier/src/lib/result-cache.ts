@@ -34,7 +34,9 @@ const PURGE_PERIOD_SECONDS = 30;
 export class ResultCache<T> {
   private readonly pools: { readonly accepted: NodeCache; readonly rejected: NodeCache };
   private readonly clock: Clock;
-  private lastSweep = Number.NEGATIVE_INFINITY;
+  // One sweep clock per pool: a flood that keeps the rejections' pool full must not take the sweeps that let a full
+  // pool of expired successes make room for new callers.
+  private readonly lastSweep = new Map<NodeCache, number>();
 
   constructor(options: ResultCacheOptions) {
     this.clock = options.clock;
@@ -115,8 +117,8 @@ export class ResultCache<T> {
   private hasRoom(pool: NodeCache, now: number): boolean {
     const full = () => pool.getStats().keys >= (pool.options.maxKeys ?? Number.POSITIVE_INFINITY);
     if (!full()) return true;
-    if (now - this.lastSweep >= SWEEP_INTERVAL_MS) {
-      this.lastSweep = now;
+    if (now - (this.lastSweep.get(pool) ?? Number.NEGATIVE_INFINITY) >= SWEEP_INTERVAL_MS) {
+      this.lastSweep.set(pool, now);
       for (const key of pool.keys()) {
         const entry = pool.get<Entry<T>>(key);
         if (entry !== undefined && now >= entry.expiresAt) pool.del(key);
