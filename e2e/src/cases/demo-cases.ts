@@ -197,7 +197,8 @@ export function defineDemoCases(target: () => DemoTarget): void {
       const token = await t.currentApiToken();
       expect(await call(watch, token)).toMatchObject({ status: 200, body: TEXT.ok });
       await t.deleteApiPod();
-      // The watch sees the deletion within about a second (pnpm bench measures it); the bound only absorbs a loaded machine.
+      // The watch sees the deletion within about a second (integration/revocation.test.ts asserts it, mode beside mode);
+      // the bound only absorbs a loaded machine.
       expect(
         await eventually(async () => (await call(watch, token)).status === 403, 10_000, 50),
         'watch mode refuses the token',

@@ -11,7 +11,7 @@ import {
 } from '@grpc/grpc-js';
 import { kubeAuthOf } from '@kube-service-auth/verifier/grpc';
 
-// A one-method gRPC service with JSON messages (no protobuf toolchain), for the adapter suites and the bench:
+// A one-method gRPC service with JSON messages (no protobuf toolchain), for the adapter suites:
 // `WhoAmI` answers with the caller the interceptor handed to the handler.
 
 const json = {
