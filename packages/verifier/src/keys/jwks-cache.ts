@@ -145,9 +145,9 @@ export class JwksCache {
   /**
    * True while the usable key set still holds `key`: a signature verified with it is still good. False once the key
    * set dropped it (rotation) or once no usable key set is held. Starts a background refresh when the set is stale.
+   * `now` is the caller's reading of the same clock, when it has one.
    */
-  stillHas(key: HeldKey): boolean {
-    const now = this.options.clock();
+  stillHas(key: HeldKey, now: number = this.options.clock()): boolean {
     const set = this.usableSet(now);
     if (!set) return false;
     this.refreshIfStale(set, now);

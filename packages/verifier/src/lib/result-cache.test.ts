@@ -36,4 +36,18 @@ describe('ResultCache: two pools, two bounds', () => {
     }
     expect(cachedCallers).toBe(10);
   });
+
+  it('judges expiry on the clock reading it is given, and reclaims expired entries when purged', () => {
+    const { time, cache } = setup();
+    cache.set('ok-1', 'a', time.now() + 1000);
+    cache.set('bad-1', 'refused', time.now() + 5000, true);
+    expect(cache.get('ok-1', time.now() + 999)).toBe('a');
+    expect(cache.get('ok-1', time.now() + 1000)).toBeUndefined();
+    cache.set('ok-2', 'b', time.now() + 1000);
+    time.advance(2);
+    expect(cache.size).toBe(2);
+    cache.purgeExpired();
+    expect(cache.size).toBe(1);
+    expect(cache.get('bad-1')).toBe('refused');
+  });
 });
