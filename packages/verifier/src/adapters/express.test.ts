@@ -295,3 +295,50 @@ describe('kubeAuth middleware: declared routes', () => {
     expect(typeof kubeAuth({ verifier, policy })).toBe('function');
   });
 });
+
+describe('kubeAuth middleware: where req.kubeAuth lives', () => {
+  it('is read in the handler, in a mounted app and after it, and on no other request or prototype', async () => {
+    const policy = new Policy({ allow: ['api:api'] });
+    const seen: Array<string | undefined> = [];
+    const sub = express();
+    sub.get('/inner', (req, res, next) => {
+      seen.push(req.kubeAuth?.identity.username);
+      next();
+    });
+    const outer = express();
+    outer.get('/public', (req, res) => {
+      res.json({ kubeAuth: req.kubeAuth ?? null });
+    });
+    outer.use(kubeAuth({ verifier: localVerifier(), policy }));
+    outer.use('/sub', sub, (req, res) => {
+      seen.push(req.kubeAuth?.identity.username);
+      res.json({ own: Object.hasOwn(req, 'kubeAuth'), keys: Object.keys(req).includes('kubeAuth') });
+    });
+    const res = await request(outer).get('/sub/inner').set('authorization', `Bearer ${good}`);
+    expect(res.status).toBe(200);
+    expect(seen).toEqual(['system:serviceaccount:api:api', 'system:serviceaccount:api:api']);
+    // Kept off the request object itself (see setKubeAuth), and off node's IncomingMessage.
+    expect(res.body).toEqual({ own: false, keys: false });
+    expect(Object.hasOwn((await import('node:http')).IncomingMessage.prototype, 'kubeAuth')).toBe(false);
+    expect((await request(outer).get('/public')).body).toEqual({ kubeAuth: null });
+  });
+
+  it('lets code assign req.kubeAuth itself', async () => {
+    const policy = new Policy({ allow: ['api:api'] });
+    const server = express();
+    server.get(
+      '/data',
+      kubeAuth({ verifier: localVerifier(), policy }),
+      (req, _res, next) => {
+        req.kubeAuth = undefined;
+        next();
+      },
+      (req, res) => {
+        res.json({ kubeAuth: req.kubeAuth ?? null });
+      },
+    );
+    expect((await request(server).get('/data').set('authorization', `Bearer ${good}`)).body).toEqual({
+      kubeAuth: null,
+    });
+  });
+});
