@@ -33,7 +33,7 @@ export type AuthOutcome =
 export interface RequestAuthenticatorOptions {
   verifier: Verifier;
   policy: Policy;
-  /** Confirm every token with TokenReview (see {@link VerifyOptions.revocationSensitive}). */
+  /** Confirm every token with TokenReview (see `VerifyOptions.revocationSensitive`). */
   revocationSensitive?: boolean;
   /** Static attributes of the route for SubjectAccessReview, asked after the policy allowed the caller. */
   access?: AccessAttributes;
@@ -103,9 +103,9 @@ export class RequestAuthenticator {
     // A route that asks for revocation checks must never silently get less.
     if (options.revocationSensitive) options.verifier.requireReview();
     this.access = options.access ? validateAccessAttributes(options.access) : undefined;
+    // Only a route that states attributes needs a reviewer: only then is a factory asked for one (and may throw).
     const reviewer = options.accessReviewer;
-    this.accessReviewer =
-      this.access && typeof reviewer === 'function' ? reviewer() : (reviewer as SubjectAccessReviewer);
+    this.accessReviewer = this.access ? (typeof reviewer === 'function' ? reviewer() : reviewer) : undefined;
     if (this.access && !this.accessReviewer)
       throw new TypeError('a route with access attributes needs an accessReviewer');
   }
