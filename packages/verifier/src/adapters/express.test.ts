@@ -323,6 +323,24 @@ describe('kubeAuth middleware: where req.kubeAuth lives', () => {
     expect((await request(outer).get('/public')).body).toEqual({ kubeAuth: null });
   });
 
+  it('overwrites a req.kubeAuth that earlier code assigned', async () => {
+    const policy = new Policy({ allow: ['api:api'] });
+    const server = express();
+    server.get(
+      '/data',
+      (req, _res, next) => {
+        req.kubeAuth = undefined;
+        next();
+      },
+      kubeAuth({ verifier: localVerifier(), policy }),
+      (req, res) => {
+        res.json({ user: req.kubeAuth?.identity.username ?? null });
+      },
+    );
+    const res = await request(server).get('/data').set('authorization', `Bearer ${good}`);
+    expect(res.body).toEqual({ user: 'system:serviceaccount:api:api' });
+  });
+
   it('lets code assign req.kubeAuth itself', async () => {
     const policy = new Policy({ allow: ['api:api'] });
     const server = express();

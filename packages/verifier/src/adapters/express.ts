@@ -109,7 +109,8 @@ const withAccessor = new WeakSet<object>();
 function setKubeAuth(req: Request, result: KubeAuthResult): void {
   const locals = (req.res as { locals?: Record<symbol, unknown> } | undefined)?.locals;
   const base = locals === undefined ? undefined : expressRequestPrototype(req);
-  if (base === undefined) {
+  // An own property (assigned by other code) would hide the accessor: overwrite it instead, as a plain assignment did.
+  if (base === undefined || Object.hasOwn(req, 'kubeAuth')) {
     req.kubeAuth = result;
     return;
   }
