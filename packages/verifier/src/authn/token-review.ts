@@ -1,7 +1,7 @@
 import type { KubeConfig, V1TokenReview } from '@kubernetes/client-node';
 import { apiExceptionStatus, isKubeConfig } from '../kube/client-node.js';
 import { tokenReviewClient, type TokenReviewClient } from '../kube/review-clients.js';
-import { chain, type MaybePromise } from '../lib/maybe-promise.js';
+import type { MaybePromise } from '../lib/maybe-promise.js';
 import { decodeUnverified } from '../token/unverified.js';
 import type { Verifier, VerifyOptions } from './verifier.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -145,7 +145,7 @@ export class TokenReviewVerifier implements Verifier {
       pending = this.review(checked.value, key).finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
     }
-    return chain(pending, (result) => {
+    return pending.then((result) => {
       if (!result.ok) throw result.error;
       return result.identity;
     });
